@@ -1,0 +1,46 @@
+"""The `galaxygen` command: one entry point, one sub-command module each.
+
+Each module in this package adds its parser with ``register(subparsers)`` and sets
+``func`` to a function that only turns the parsed options into a call of the library.
+Errors meant for the user (GalaxygenError) are printed without a traceback, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from galaxygen import __version__
+from galaxygen.errors import GalaxygenError
+from galaxygen.cli import info, demo
+
+# Sub-command modules in the order `galaxygen --help` lists them.
+COMMANDS = [info, demo]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="galaxygen",
+        description="Fast galaxy generation from dark-matter fields: simulate, fit the HOD baseline, "
+                    "train networks, predict and evaluate. Lengths in Mpc/h, masses in Msun/h.")
+    parser.add_argument("--version", action="version", version=f"galaxygen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except GalaxygenError as exc:
+        print(f"galaxygen {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"galaxygen {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)

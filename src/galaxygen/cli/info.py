@@ -1,0 +1,36 @@
+"""`galaxygen info BOX`: what a box file holds."""
+
+from __future__ import annotations
+
+from galaxygen.box import read_info
+from galaxygen.cli.common import emit_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("info", help="what a box file holds",
+                       description="Print a box file's grid, box size [Mpc/h], source, suite, parameters, "
+                                   "numbers of DM particles and galaxies, and which optional parts it has.")
+    p.add_argument("box", help="box file (.h5)")
+    p.add_argument("--json", action="store_true", help="print JSON (stable keys) instead of text")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    info = read_info(args.box)
+    if args.json:
+        emit_json(info)
+        return 0
+    print(f"{info['path']}")
+    print(f"  name      {info['name']}  (suite {info['suite']}, source {info['source']})")
+    print(f"  box       {info['box_size']:g} Mpc/h, grid {info['grid']}^3, z = {info['redshift']:g}")
+    params = ", ".join(f"{k}={v:g}" for k, v in sorted(info["params"].items())) or "none"
+    print(f"  params    {params}")
+    print(f"  dm        {info['n_dm_particles']:.0f} particles")
+    print(f"  galaxies  {info['n_galaxies']:.0f} galaxies in {info['occupied_voxels']} voxels")
+    print(f"  velocity  {'yes' if info['has_dm_velocity'] else 'no'}")
+    for key, label in (("halos", "halos"), ("galaxies_catalog", "gal. cat.")):
+        cat = info[key]
+        print(f"  {label:<9} " + (f"{cat['count']} rows: {', '.join(cat['columns'])}" if cat else "no"))
+    for k, v in sorted(info["meta"].items()):
+        print(f"  meta      {k} = {v}")
+    return 0
