@@ -216,13 +216,29 @@ def run_pm(ics: InitialConditions, cosmo: Cosmology | None = None, *, steps: int
                      box_size=ics.box_size, redshift=1.0 / a1 - 1.0, n_per_side=ics.n_per_side)
 
 
-def _cola_drift_factor(g: Growth, a0: float, a1: float, ah: float, n_lpt: float | None) -> float:
-    """∫ da/(a³E) over [a0, a1], or Tassev's modified factor assuming p_res ∝ a^nLPT around a_h."""
-    if n_lpt is None:
-        return g.drift_integral(a0, a1)
+def _cola_factors(g: Growth, n_lpt: float | None):
+    """Kick and drift factors of COLA for the residual momentum u and displacement.
+
+    Standard (n_lpt None): the residual force is constant over a kick, Δu = 3/2 Ωm R ∫ da/(a²E),
+    and u constant over a drift, Δx = u ∫ da/(a³E). Modified (Tassev et al. 2013, appendix A.3):
+    u(a) ∝ a^n_lpt over a step, so Δu = 3/2 Ωm R(a_c) a_c/Q(a_c) (a1^n − a0^n)/(n a_c^(n−1)) and
+    Δx = u(a_c) ∫ (a/a_c)^n da/Q(a), with Q = a³E.
+    """
     from scipy.integrate import quad
-    e = g.efunc
-    return quad(lambda a: (a / ah) ** n_lpt / (a ** 3 * float(e(a))), a0, a1, epsrel=1e-12)[0]
+
+    def kick(a0: float, a1: float, ac: float) -> float:
+        if n_lpt is None:
+            return 1.5 * g.omega_m * g.kick_integral(a0, a1)
+        q = ac ** 3 * float(g.efunc(ac))
+        return 1.5 * g.omega_m * ac / q * (a1 ** n_lpt - a0 ** n_lpt) / (n_lpt * ac ** (n_lpt - 1))
+
+    def drift(a0: float, a1: float, ac: float) -> float:
+        if n_lpt is None:
+            return g.drift_integral(a0, a1)
+        return quad(lambda a: (a / ac) ** n_lpt / (a ** 3 * float(g.efunc(a))), a0, a1,
+                    epsabs=0, epsrel=1e-12)[0]
+
+    return kick, drift
 
 
 def run_cola(ics: InitialConditions, cosmo: Cosmology | None = None, *, steps: int = 10,
@@ -241,8 +257,8 @@ def run_cola(ics: InitialConditions, cosmo: Cosmology | None = None, *, steps: i
     z_final : output redshift.
     device : None (the device of the ICs), "auto", "cpu", "cuda".
     deconvolve, gradient : force options (see `make_force`; None picks the defaults).
-    n_lpt : None for the standard drift factor ∫ da/(a³E); a number (Tassev: −2.5) for the
-        modified one.
+    n_lpt : None for the standard kick and drift factors; a number (Tassev: −2.5) for the
+        modified ones (see `_cola_factors`).
 
     Returns
     -------
@@ -272,14 +288,15 @@ def run_cola(ics: InitialConditions, cosmo: Cosmology | None = None, *, steps: i
         # g − (D1 Ψ1 + (D2 − D1²) Ψ2): the force of the 2LPT trajectory removed
         return lpt(a, -d1, -(d2 - d1 * d1), acc)
 
+    kick, drift = _cola_factors(g, n_lpt)
     acc = residual_force(float(times[0]))
     for i in progress(range(steps), desc="COLA", total=steps, unit="step"):
         a0, a1 = float(times[i]), float(times[i + 1])
         ah = 0.5 * (a0 + a1)
-        u.add_(acc, alpha=1.5 * g.omega_m * g.kick_integral(a0, ah))
-        res.add_(u, alpha=_cola_drift_factor(g, a0, a1, ah, n_lpt))
+        u.add_(acc, alpha=kick(a0, ah, a0))
+        res.add_(u, alpha=drift(a0, a1, ah))
         acc = residual_force(a1)
-        u.add_(acc, alpha=1.5 * g.omega_m * g.kick_integral(ah, a1))
+        u.add_(acc, alpha=kick(ah, a1, a1))
     del acc
     a1 = float(times[-1])
     pos = lpt(a1, float(g.d1(a1)), float(g.d2(a1)), q.add_(res))
