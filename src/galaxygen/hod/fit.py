@@ -267,10 +267,13 @@ class _Zheng07:
         self._t = t
         return t
 
-    def loglike(self, phi) -> float:
-        for v, (a, b) in zip(phi, self.bounds):
-            if not a <= v <= b:
-                return -np.inf
+    def loglike(self, phi, bounded: bool = True) -> float:
+        """ln L at free parameters `phi`; outside the search box −inf when `bounded` (the
+        function itself only needs σ > 0 and α ≥ 0, which the Hessian stencil keeps)."""
+        if bounded and any(not a <= v <= b for v, (a, b) in zip(phi, self.bounds)):
+            return -np.inf
+        if phi[2] <= 0 or phi[1] < 0:
+            return -np.inf
         t = self.log10_m_min(phi)
         if t is None:
             return -np.inf
@@ -300,6 +303,40 @@ def _hessian(f, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     return hess
 
 
+def covariance_from_hessian(hess: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Inverse of the Hessian of −ln L; (cov, singular). Directions the data do not constrain
+    (non-positive or non-finite curvature) give infinite variance to the parameters in them."""
+    n = len(hess)
+    if not np.all(np.isfinite(hess)):
+        return np.full((n, n), np.inf), True
+    lam, vec = np.linalg.eigh(0.5 * (hess + hess.T))
+    good = lam > 1e-10 * max(abs(lam).max(), 1e-300)
+    cov = (vec[:, good] / lam[good]) @ vec[:, good].T
+    if good.all():
+        return cov, False
+    flat = (np.abs(vec[:, ~good]) > 0.1).any(axis=1)
+    cov[flat, :] = cov[:, flat] = np.nan
+    cov[flat, flat] = np.inf
+    return cov, True
+
+
+def add_derived(cov_free: np.ndarray, jac: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Covariance of (derived, free...) from that of the free parameters and the derived one's
+    gradient `jac` (delta method); a flat direction the derived parameter does not depend on
+    (|jac| × step below 1e-6) leaves it finite."""
+    n = len(jac)
+    flat = ~np.isfinite(np.diag(cov_free))
+    finite = np.where(np.isfinite(cov_free), cov_free, 0.0)
+    out = np.zeros((n + 1, n + 1))
+    out[1:, 1:] = cov_free
+    out[0, 1:] = out[1:, 0] = jac @ finite
+    out[0, 0] = jac @ finite @ jac
+    if (flat & (np.abs(jac) * step > 1e-6)).any():
+        out[0, 0] = np.inf
+        out[0, 1:] = out[1:, 0] = np.nan
+    return out
+
+
 def _fit_zheng07(mass, n_gal, n_target: float) -> LikelihoodFit:
     z = _Zheng07(mass, n_gal, n_target)
     cs = _fit_step("central-satellite", mass, n_gal, n_target) if n_target > 1 else None
@@ -321,22 +358,14 @@ def _fit_zheng07(mass, n_gal, n_target: float) -> LikelihoodFit:
         raise GalaxygenError("HOD fit (zheng07): no parameters reach the target number density")
     phi = best.x
     h = np.array([1e-2, 1e-2, 5e-3, 2e-2])
-    # keep the stencil inside the bounds
-    for i, (a, b) in enumerate(z.bounds):
-        h[i] = min(h[i], max((phi[i] - a) / 2.1, 1e-6), max((b - phi[i]) / 2.1, 1e-6))
-    hess = _hessian(lambda p: -z.loglike(p), phi, h)
-    try:
-        cov_phi = np.linalg.inv(hess)
-        singular = not np.all(np.linalg.eigvalsh(hess) > 0)
-    except np.linalg.LinAlgError:
-        cov_phi, singular = np.linalg.pinv(hess), True
+    h[1] = min(h[1], phi[1] / 2.1)   # keep α >= 0 and σ > 0 inside the stencil
+    h[2] = min(h[2], phi[2] / 2.1)
+    hess = _hessian(lambda p: -z.loglike(p, bounded=False), phi, h)
+    cov_phi, singular = covariance_from_hessian(hess)
     jac = np.array([(z.log10_m_min(phi + e) - z.log10_m_min(phi - e)) / (2 * e[i])
                     for i, e in enumerate(np.diag(h))])
     names = ("log10_m_min",) + _Zheng07.free
-    cov = np.zeros((5, 5))
-    cov[1:, 1:] = cov_phi
-    cov[0, 1:] = cov[1:, 0] = jac @ cov_phi
-    cov[0, 0] = jac @ cov_phi @ jac
+    cov = add_derived(cov_phi, jac, h)
     params = {"log10_m_min": z.log10_m_min(phi), **dict(zip(_Zheng07.free, map(float, phi)))}
     expected = float(model_class("zheng07")(**params).mean_occupation(mass).sum())
     extra = {"hessian_singular": bool(singular), "evaluations": int(best.nfev)}

@@ -21,7 +21,8 @@ import numpy as np
 from scipy.optimize import minimize
 
 from galaxygen.errors import GalaxygenError
-from galaxygen.hod.fit import ALPHA_BOUNDS, LikelihoodFit, _hessian, _Zheng07
+from galaxygen.hod.fit import (ALPHA_BOUNDS, LikelihoodFit, _hessian, _Zheng07, add_derived,
+                               covariance_from_hessian)
 from galaxygen.hod.models import make_model
 
 
@@ -118,9 +119,12 @@ def fit_power(model_name: str, data: list[PkData], n_target: float, start: Likel
     else:
         names_free = ("log10_m_min", "alpha")
 
-    def chi2(phi) -> float:
-        if zheng is not None and any(not a <= v <= b for v, (a, b) in zip(phi, zheng.bounds)):
-            return np.inf
+    def chi2(phi, bounded: bool = True) -> float:
+        if zheng is not None:
+            if bounded and any(not a <= v <= b for v, (a, b) in zip(phi, zheng.bounds)):
+                return np.inf
+            if phi[2] <= 0 or phi[1] < 0:
+                return np.inf
         params = _full_params(model_name, np.asarray(phi), mass, n_target, zheng)
         if params is None:
             return np.inf
@@ -138,11 +142,13 @@ def fit_power(model_name: str, data: list[PkData], n_target: float, start: Likel
         raise GalaxygenError(f"HOD P(k) fit ({model_name}): no parameters reach the target density")
     phi = res.x
     errs = start.errors
-    h = np.array([max(errs.get(k, 0.0), 0.02 if k.startswith("log10") else 0.01) for k in names_free])
-    hess = _hessian(lambda p: 0.5 * chi2(p), phi, h)
-    eig = np.linalg.eigvalsh(hess) if np.all(np.isfinite(hess)) else np.array([-1.0])
-    singular = not np.all(eig > 0)
-    cov_free = np.linalg.pinv(hess) if np.all(np.isfinite(hess)) else np.full_like(hess, np.nan)
+    h = np.array([min(max(errs.get(k, 0.0), 0.02 if k.startswith("log10") else 0.01), 0.2)
+                  for k in names_free])
+    for i, k in enumerate(names_free):
+        if k in ("alpha", "sigma_log_m"):
+            h[i] = min(h[i], phi[i] / 2.1)
+    hess = _hessian(lambda p: 0.5 * chi2(p, bounded=False), phi, h)
+    cov_free, singular = covariance_from_hessian(hess)
     params = _full_params(model_name, phi, mass, n_target, zheng)
     names = tuple(start.names)
     # derived parameter: propagate by a numerical Jacobian of the constraint
@@ -154,12 +160,10 @@ def fit_power(model_name: str, data: list[PkData], n_target: float, start: Likel
         hi, lo = (_full_params(model_name, phi + s * e, mass, n_target, zheng) for s in (1, -1))
         if hi is not None and lo is not None:
             jac[i] = (hi[derived] - lo[derived]) / (2 * h[i])
-    full = np.zeros((len(names), len(names)))
-    order = [names.index(n) for n in names_free]
-    j = names.index(derived)
-    full[np.ix_(order, order)] = cov_free
-    full[j, order] = full[order, j] = jac @ cov_free
-    full[j, j] = jac @ cov_free @ jac
+    small = add_derived(cov_free, jac, h)                    # (derived, free...) order
+    src = [derived] + list(names_free)
+    perm = [src.index(n) for n in names]
+    full = small[np.ix_(perm, perm)]
     expected = float(make_model(model_name, params).mean_occupation(mass).sum())
     return LikelihoodFit(model_name, params, names, full, -0.5 * float(res.fun), expected,
                          extra={"chi2": float(res.fun), "n_bins": int(sum(len(d.k) for d in data)),
