@@ -115,3 +115,58 @@ def test_box_without_halos_names_what_is_missing(make_box):
     with pytest.raises(BoxFormatError, match="catalogs/galaxies"):
         box_occupation(make_box().replace(galaxy_catalog=None))
     assert halo_catalogue(np.random.default_rng(0), 3, 10.0)["mass"].shape == (3,)
+
+
+@pytest.mark.parametrize("name,params", [
+    ("central-satellite", {"log10_m1": 13.0, "alpha": 1.0}),
+    ("seed3", {"log10_m1": 12.8, "alpha": 0.9}),
+    ("zheng07", {"sigma_log_m": 0.25, "log10_m0": 11.3, "log10_m1": 13.0, "alpha": 1.0}),
+])
+def test_m_min_from_density_is_exact_to_half_a_percent(name, params):
+    from galaxygen.hod.fit import solve_log_m_min
+
+    rng = np.random.default_rng(31)
+    mass = halo_masses(rng, 20000)
+    for n_target in (800.0, 1500.0, 2500.0):
+        t = solve_log_m_min(name, params, mass, n_target)
+        model = make_model(name, {**params, "log10_m_min": t})
+        got = model.mean_occupation(mass).sum()
+        assert got == pytest.approx(n_target, rel=5e-3)
+        if name != "zheng07":  # a step: off by at most half the mass group at the threshold
+            near = np.argsort(np.abs(np.log10(mass) - t))[:50]
+            group = max(np.sum(make_model(name, {**params, "log10_m_min": 0.0}).mean_occupation(
+                mass[mass == m])) for m in mass[near])
+            assert abs(got - n_target) <= 0.5 * group + 1e-9
+    with pytest.raises(GalaxygenError, match="cannot reach"):
+        solve_log_m_min(name, params, mass, 1e6)
+
+
+def test_m_min_agrees_with_pylians_hod(monkeypatch):
+    """Pylians' HOD_library.hod_fast (central + satellites) finds M_min for given M1, α and density
+    by bisection; ours must give the same expected density and the same threshold."""
+    HOD_library = pytest.importorskip("HOD_library")
+    from galaxygen.hod.fit import solve_log_m_min
+
+    # HOD_library calls random.sample on a numpy array, which Python >= 3.11 refuses
+    monkeypatch.setattr(HOD_library.random, "sample", lambda pop, k: list(np.asarray(pop)[:k]))
+    rng = np.random.default_rng(4)
+    L = 100.0
+    halos = halo_catalogue(rng, 4000, L, members=True, max_members=40)
+    off = halos["member_offset"]
+    n_mem = np.diff(off)
+    m1, alpha, density = 10 ** 13.0, 1.0, 1.5e-3
+    with np.errstate(all="ignore"):
+        ref = HOD_library.hod_fast(halos["member_pos"], np.zeros_like(halos["member_pos"]),
+                                   np.arange(off[-1]), np.arange(off[-1]), halos["mass"], halos["pos"],
+                                   np.zeros_like(halos["pos"]), np.full(len(n_mem), 10.0), n_mem, off[:-1],
+                                   L, 1e10, 1e16, density, m1, alpha, 1)
+    n_target = density * L ** 3
+    t = solve_log_m_min("central-satellite", {"log10_m1": 13.0, "alpha": alpha}, halos["mass"], n_target)
+    model = make_model("central-satellite", {"log10_m_min": t, "log10_m1": 13.0, "alpha": alpha})
+    ours = model.mean_occupation(halos["mass"]).sum()
+    theirs = make_model("central-satellite", {"log10_m_min": np.log10(ref.Mmin), "log10_m1": 13.0,
+                                              "alpha": alpha}).mean_occupation(halos["mass"]).sum()
+    assert ours == pytest.approx(n_target, rel=5e-3) and theirs == pytest.approx(n_target, rel=5e-3)
+    # the same halos are occupied: no halo mass lies between the two thresholds
+    lo, hi = sorted([10 ** t, ref.Mmin])
+    assert not ((halos["mass"] > lo) & (halos["mass"] <= hi)).any() or abs(ours - theirs) < 0.005 * n_target

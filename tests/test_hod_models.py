@@ -152,3 +152,26 @@ def test_placement_centrals_at_centre_satellites_on_members_or_nfw():
     rad = r200c(plain["mass"][cat["host_halo"][sat]])
     assert (dist <= rad * (1 + 1e-4) + 1e-5).all() and np.median(dist / rad) < 0.5
     assert (cat["pos"] >= 0).all() and (cat["pos"] < L).all()
+
+
+def test_member_choice_distinct_when_possible():
+    from galaxygen.hod.populate import member_choice
+
+    offset = np.array([0, 5, 5, 8, 20])          # halo sizes 5, 0, 3, 12
+    host = np.array([3, 0, 0, 2, 3, 2, 2, 2, 1, 3, 0, 0, 0, 3])  # 5, 1, 4, 4 satellites
+    rng = np.random.default_rng(1)
+    counts = np.zeros(20)
+    for _ in range(300):
+        pick = member_choice(offset, host, rng)
+        for h in range(4):
+            rows = pick[host == h]
+            if h == 1:
+                assert (rows == -1).all()                       # no members: NFW instead
+                continue
+            assert ((rows >= offset[h]) & (rows < offset[h + 1])).all()
+            if h != 2:                                          # halo 2: 4 satellites, 3 members
+                assert len(set(rows)) == len(rows)
+        counts += np.bincount(pick[pick >= 0], minlength=20)
+    # uniform over the members of each halo: halo 0 has all 5 members chosen every time
+    np.testing.assert_allclose(counts[:5], 300)
+    assert counts[8:20].min() > 0.5 * counts[8:20].mean()

@@ -37,7 +37,7 @@ from scipy.optimize import brentq, minimize, minimize_scalar
 from scipy.special import erf
 
 from galaxygen.errors import GalaxygenError
-from galaxygen.hod.models import model_class
+from galaxygen.hod.models import make_model, model_class
 
 EPS = 1e-3  # background occupation rate of the likelihood
 ALPHA_BOUNDS = (1e-3, 4.0)
@@ -371,6 +371,34 @@ def _fit_zheng07(mass, n_gal, n_target: float) -> LikelihoodFit:
     extra = {"hessian_singular": bool(singular), "evaluations": int(best.nfev)}
     return LikelihoodFit("zheng07", params, names, cov, -float(best.fun), expected,
                          extra=extra)
+
+
+def solve_log_m_min(model: str, params: dict[str, float], mass, n_target: float) -> float:
+    """log10 M_min [Msun/h] that gives `n_target` galaxies in expectation in halos `mass`.
+
+    `params` holds the model's other parameters. zheng07: exact root of Σ ⟨N|M_i⟩ = n_target on
+    the erf occupation. Step models: the expected count only changes where M_min crosses a halo
+    mass, so the threshold is put midway (in log) between the two distinct masses whose cut comes
+    closest to n_target (the remaining mismatch is at most half the occupation of one mass group).
+    """
+    model_class(model)
+    mass = np.asarray(mass, dtype=np.float64)
+    if model == "zheng07":
+        z = _Zheng07(mass, np.zeros(len(mass), dtype=np.int64), n_target)
+        t = z.log10_m_min(np.array([params[k] for k in _Zheng07.free], dtype=np.float64))
+        if t is None:
+            raise GalaxygenError(f"zheng07: these halos cannot reach {n_target:g} galaxies at any M_min")
+        return t
+    m = np.unique(mass)[::-1]                                   # distinct masses, descending
+    probe = make_model(model, {**params, "log10_m_min": -np.inf})
+    per = np.bincount(np.searchsorted(-m, -mass), weights=probe.mean_occupation(mass), minlength=len(m))
+    cum = np.cumsum(per)                                        # expected count with M_min just below m[j]
+    if cum[-1] < n_target * (1 - 5e-3):
+        raise GalaxygenError(f"{model}: these halos give at most {cum[-1]:.6g} galaxies with these "
+                             f"parameters; cannot reach {n_target:g} at any M_min")
+    j = int(np.argmin(np.abs(cum - n_target)))
+    lo = np.log10(m[j])
+    return float(0.5 * (lo + np.log10(m[j + 1]))) if j + 1 < len(m) else float(lo - 0.01)
 
 
 def fit_occupation(model: str, mass, n_gal, n_target: float) -> LikelihoodFit:

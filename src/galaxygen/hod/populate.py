@@ -56,22 +56,53 @@ def _unit_vectors(n: int, rng: np.random.Generator) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
+def member_choice(offset: np.ndarray, host: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A member-particle row for each satellite of `host` (sorted or not), −1 for halos without
+    members: distinct members while a halo has at least as many members as satellites (as
+    Pylians' ``HOD_library``), uniformly with replacement otherwise."""
+    out = np.full(len(host), -1, dtype=np.int64)
+    halos, inv, n_sat = np.unique(host, return_inverse=True, return_counts=True)
+    start, n_mem = offset[halos], offset[halos + 1] - offset[halos]
+    distinct = (n_mem >= n_sat) & (n_mem > 0)
+    # ranks of the satellites within their halo (0..n_sat-1)
+    order = np.argsort(inv, kind="stable")
+    first = np.concatenate([[0], np.cumsum(n_sat)[:-1]])
+    rank = np.empty(len(host), dtype=np.int64)
+    rank[order] = np.arange(len(host)) - np.repeat(first, n_sat)
+    if distinct.any():
+        # every member of these halos gets a random key; the n_sat smallest keys are chosen
+        hd = np.flatnonzero(distinct)
+        counts = n_mem[hd]
+        lab = np.repeat(np.arange(len(hd)), counts)
+        row = np.repeat(start[hd] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
+        srt = np.lexsort((rng.random(len(row)), lab))
+        base = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        chosen = row[srt]                                     # members of each halo, shuffled
+        slot = np.full(len(halos), -1, dtype=np.int64)
+        slot[hd] = base
+        sel = distinct[inv]
+        out[sel] = chosen[slot[inv[sel]] + rank[sel]]
+    repl = ~distinct[inv] & (n_mem[inv] > 0)
+    if repl.any():
+        h = inv[repl]
+        out[repl] = start[h] + np.floor(rng.random(int(repl.sum())) * n_mem[h]).astype(np.int64)
+    return out
+
+
 def satellite_positions(halos: Mapping[str, np.ndarray], host: np.ndarray, box_size: float,
                         rng: np.random.Generator, *, redshift: float = 0.0,
                         omega_m: float = 0.3) -> np.ndarray:
     """Positions [Mpc/h] (len(host), 3) for satellites of the halos `host` (row indices).
 
-    A halo with members puts each satellite on a member particle chosen uniformly (with
-    replacement); a halo without members (or a catalogue without them) uses the NFW profile.
+    A halo with members puts its satellites on distinct random member particles (`member_choice`);
+    a halo without members (or a catalogue without them) uses the NFW profile.
     """
     pos = np.asarray(halos["pos"], dtype=np.float64)[host]
     nfw = np.ones(len(host), dtype=bool)
     if "member_offset" in halos and len(host):
-        off = np.asarray(halos["member_offset"], dtype=np.int64)
-        start, count = off[host], off[host + 1] - off[host]
-        has = count > 0
-        pick = start[has] + np.floor(rng.random(int(has.sum())) * count[has]).astype(np.int64)
-        pos[has] = np.asarray(halos["member_pos"], dtype=np.float64)[pick]
+        pick = member_choice(np.asarray(halos["member_offset"], dtype=np.int64), host, rng)
+        has = pick >= 0
+        pos[has] = np.asarray(halos["member_pos"], dtype=np.float64)[pick[has]]
         nfw = ~has
     if nfw.any():
         mass = np.asarray(halos["mass"], dtype=np.float64)[host[nfw]]
