@@ -36,6 +36,13 @@ def test_fit_recovers_known_parameters(name):
         err = res.errors[k]
         assert err > 0
         assert abs(res.params[k] - true) < 3 * err, (k, res.params[k], true, err)
+    # M_min is the one the density gives for the fitted other parameters
+    from galaxygen.hod.fit import solve_log_m_min
+
+    others = {k: v for k, v in res.params.items() if k != "log10_m_min"}
+    t = solve_log_m_min(name, others, mass, float(n_gal.sum()))
+    assert not ((mass > 10 ** min(t, res.params["log10_m_min"])) & (mass <= 10 ** max(t, res.params["log10_m_min"]))).any()
+    assert t == pytest.approx(res.params["log10_m_min"], abs=1e-6 if name == "zheng07" else 0.05)
     # and the well-measured ones are measured well (errors are not vacuous)
     assert res.errors["alpha"] < 0.05 and res.errors["log10_m1"] < 0.05
     assert res.errors["log10_m_min"] < 0.05
