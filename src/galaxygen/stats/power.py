@@ -100,11 +100,12 @@ def _as_field(field, name: str) -> torch.Tensor:
 def overdensity(field) -> torch.Tensor:
     """δ = field / mean − 1 (float32 tensor; the mean in float64); an error for a zero mean."""
     t = _as_field(field, "field")
-    mean = t.to(torch.float64).mean() if t.dtype != torch.float64 else t.mean()
-    if not torch.isfinite(mean) or mean == 0:
-        raise GalaxygenError(f"field: mean is {float(mean)}; δ = field/mean − 1 needs a positive mean "
+    mean = float(t.sum(dtype=torch.float64)) / t.numel()
+    if not math.isfinite(mean) or mean == 0:
+        raise GalaxygenError(f"field: mean is {mean}; δ = field/mean − 1 needs a positive mean "
                              "(an empty galaxy field has no power spectrum)")
-    return (t / mean - 1.0).to(torch.float32)
+    delta = t.to(torch.float32) / mean if t.dtype != torch.float32 else t / mean
+    return delta.sub_(1.0)
 
 
 @functools.lru_cache(maxsize=8)
@@ -160,6 +161,11 @@ def _layout(grid: int, box_size: float, bin_width: float | None, k_max: float | 
                    n_modes=n_modes[keep].cpu().numpy(), keep=keep)
 
 
+def _abs2(dk: torch.Tensor) -> torch.Tensor:
+    """|δ_k|^2 of a complex tensor, real."""
+    return torch.view_as_real(dk).square().sum(-1)
+
+
 def _binned(values: list[torch.Tensor], layout: _Layout) -> list[np.ndarray]:
     """Mean of each (N, N, N//2+1) mode array over the bins of `layout`."""
     n = torch.as_tensor(layout.n_modes, device=layout.keep.device)
@@ -174,8 +180,7 @@ def _binned(values: list[torch.Tensor], layout: _Layout) -> list[np.ndarray]:
 def _shot_noise(field, box_size: float, counts: bool) -> float | None:
     if not counts:
         return None
-    total = float(torch.as_tensor(np.asarray(field) if not isinstance(field, torch.Tensor) else field)
-                  .to(torch.float64).sum())
+    total = float(_as_field(field, "field").sum(dtype=torch.float64))
     return box_size ** 3 / total if total > 0 else None
 
 
@@ -202,7 +207,7 @@ def power_spectrum(field, box_size: float, *, scheme: str | None = "ngp", bin_wi
     grid = f.shape[0]
     norm = box_size ** 3 / float(grid) ** 6
     layout = _layout(grid, float(box_size), bin_width, k_max, dk.device)
-    (pk,) = _binned([dk.real ** 2 + dk.imag ** 2], layout)
+    (pk,) = _binned([_abs2(dk)], layout)
     return PowerSpectrum(k=layout.k, power=pk * norm, n_modes=layout.n_modes,
                          shot_noise=_shot_noise(f, box_size, counts),
                          box_size=float(box_size), grid=grid)
@@ -223,8 +228,7 @@ def cross_power(a, b, box_size: float, *, scheme: str | None = "ngp", scheme_b: 
     grid = fa.shape[0]
     norm = box_size ** 3 / float(grid) ** 6
     layout = _layout(grid, float(box_size), bin_width, k_max, da.device)
-    pab, paa, pbb = _binned([da.real * db.real + da.imag * db.imag, da.real ** 2 + da.imag ** 2,
-                             db.real ** 2 + db.imag ** 2], layout)
+    pab, paa, pbb = _binned([da.real * db.real + da.imag * db.imag, _abs2(da), _abs2(db)], layout)
     return CrossPower(k=layout.k, p_ab=pab * norm, p_aa=paa * norm, p_bb=pbb * norm, n_modes=layout.n_modes,
                       shot_noise_a=_shot_noise(fa, box_size, counts),
                       shot_noise_b=_shot_noise(fb, box_size, counts), box_size=float(box_size), grid=grid)
