@@ -339,19 +339,31 @@ def add_derived(cov_free: np.ndarray, jac: np.ndarray, step: np.ndarray) -> np.n
 
 def _fit_zheng07(mass, n_gal, n_target: float) -> LikelihoodFit:
     z = _Zheng07(mass, n_gal, n_target)
-    cs = _fit_step("central-satellite", mass, n_gal, n_target) if n_target > 1 else None
+    try:  # start from the central-satellite fit (its σ → 0, M0 → 0 limit)
+        cs = _fit_step("central-satellite", mass, n_gal, n_target)
+    except GalaxygenError:
+        cs = None
     starts = []
     if cs is not None:
         starts.append([cs.params["log10_m1"], cs.params["alpha"], 0.3, cs.params["log10_m_min"] - 1.0])
     lo, hi = z.lm.min(), z.lm.max()
     starts.append([hi - 0.5, 1.0, 0.3, lo - 1.0])
     best = None
+    nll = lambda p: -z.loglike(p)  # noqa: E731
     for x0 in starts:
         if best is not None and np.isfinite(best.fun):
             break
         x0 = np.clip(x0, [b[0] for b in z.bounds], [b[1] for b in z.bounds])
-        r = minimize(lambda p: -z.loglike(p), x0, method="Powell", bounds=z.bounds,
-                     options={"xtol": 1e-5, "ftol": 1e-9, "maxfev": 6000})
+        f0 = nll(x0)
+        try:  # Powell is fast on this smooth problem but can stall on infeasible (infinite) regions
+            r = minimize(nll, x0, method="Powell", bounds=z.bounds,
+                         options={"xtol": 1e-5, "ftol": 1e-9, "maxfev": 6000})
+            ok = np.isfinite(r.fun) and r.fun <= f0
+        except ValueError:
+            ok = False
+        if not ok:
+            r = minimize(nll, x0, method="Nelder-Mead", bounds=z.bounds,
+                         options={"xatol": 1e-5, "fatol": 1e-7, "maxiter": 4000, "adaptive": True})
         if best is None or r.fun < best.fun:
             best = r
     if not np.isfinite(best.fun):
@@ -360,7 +372,11 @@ def _fit_zheng07(mass, n_gal, n_target: float) -> LikelihoodFit:
     h = np.array([1e-2, 1e-2, 5e-3, 2e-2])
     h[1] = min(h[1], phi[1] / 2.1)   # keep α >= 0 and σ > 0 inside the stencil
     h[2] = min(h[2], phi[2] / 2.1)
-    hess = _hessian(lambda p: -z.loglike(p, bounded=False), phi, h)
+    for _ in range(4):  # near the edge of the feasible region (density out of reach), shrink
+        hess = _hessian(lambda p: -z.loglike(p, bounded=False), phi, h)
+        if np.all(np.isfinite(hess)):
+            break
+        h = h / 4
     cov_phi, singular = covariance_from_hessian(hess)
     jac = np.array([(z.log10_m_min(phi + e) - z.log10_m_min(phi - e)) / (2 * e[i])
                     for i, e in enumerate(np.diag(h))])
