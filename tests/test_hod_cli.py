@@ -136,3 +136,25 @@ def test_box_without_halos_is_a_clear_error(boxes, make_box, tmp_path, capsys):
     assert main(["hod", "fit", str(bare), "--model", "seed3", "--out", str(tmp_path / "f.json")]) == 2
     assert "catalogs/halos" in capsys.readouterr().err
     assert not (tmp_path / "o").exists() and not (tmp_path / "f.json").exists()
+
+
+def test_hod_json_round_trip_and_bad_files(boxes, tmp_path):
+    from galaxygen.errors import GalaxygenError
+    from galaxygen.hod.pipeline import read_fit, write_fit
+
+    fit_path = boxes / "seed3.json"
+    if not fit_path.exists():
+        _fit(boxes, "seed3")
+    fit = read_fit(fit_path)
+    copy = write_fit(tmp_path / "copy.json", fit)
+    assert read_fit(copy).as_dict() == fit.as_dict()
+    assert fit.build().params() == fit.params
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**fit.as_dict(), "format": "other"}))
+    with pytest.raises(GalaxygenError, match="format"):
+        read_fit(bad)
+    bad.write_text(json.dumps({**fit.as_dict(), "params": {"log10_m_min": 12.0}}))
+    with pytest.raises(GalaxygenError, match="params"):
+        read_fit(bad)
+    with pytest.raises(GalaxygenError, match="no such HOD fit file"):
+        read_fit(tmp_path / "missing.json")
