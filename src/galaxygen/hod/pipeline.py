@@ -137,10 +137,11 @@ def fit_boxes(paths: Sequence[str | os.PathLike], model: str, *, method: str = "
 
         data = [pk_data(b.galaxies, b.halos["pos"], b.halos["mass"], b.box_size, k_max, str(p))
                 for p, b in boxes]
-        details["likelihood_fit"] = {"params": res.params, "errors": res.errors}
-        res = fit_power(model, data, n_target, res)
-        details.update({"k_max": k_max, "chi2": res.extra["chi2"], "n_bins": res.extra["n_bins"],
-                        "hessian_singular": res.extra["hessian_singular"]})
+        start = res
+        res = fit_power(model, data, n_target, start)
+        details = {"likelihood_fit": {"params": start.params, "errors": start.errors, **details},
+                   "k_max": k_max, "chi2": res.extra["chi2"], "n_bins": res.extra["n_bins"],
+                   "hessian_singular": res.extra["hessian_singular"]}
     suites = sorted({b.suite for _, b in boxes})
     return HODFit(
         model=model, method=method, params=res.params, errors=res.errors,
