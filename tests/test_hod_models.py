@@ -175,3 +175,14 @@ def test_member_choice_distinct_when_possible():
     # uniform over the members of each halo: halo 0 has all 5 members chosen every time
     np.testing.assert_allclose(counts[:5], 300)
     assert counts[8:20].min() > 0.5 * counts[8:20].mean()
+
+
+def test_empty_population_is_a_valid_prediction(make_box):
+    from galaxygen.hod.populate import prediction_box
+
+    box = make_box(name="E_0")
+    model = make_model("zheng07", {"log10_m_min": 16.0, "sigma_log_m": 0.1, "log10_m0": 11.0,
+                                   "log10_m1": 16.5, "alpha": 1.0})
+    pred = prediction_box(box, model, np.random.default_rng(0), meta={"model": "hod:zheng07"})
+    assert pred.galaxy_catalog["pos"].shape == (0, 3) and pred.galaxies.sum() == 0
+    assert pred.source == "prediction" and pred.name == "E_0" and pred.dm is box.dm
