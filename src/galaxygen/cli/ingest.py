@@ -44,8 +44,8 @@ def register(sub) -> None:
                                                   "its header line); default: searched under ROOT")
     c.add_argument("--velocities", action="store_true",
                    help="also store fields/dm_velocity: mean DM peculiar velocity per voxel in km/s")
-    c.add_argument("--chunk", type=int, default=1 << 21,
-                   help="particles read at a time (default: 2097152, ~50 MB of float64 positions)")
+    c.add_argument("--chunk", type=int, default=1 << 22,
+                   help="particles read at a time (default: 4194304, i.e. 100 MB of float64 positions)")
     add_overwrite(c)
     c.set_defaults(func=run_camels)
 

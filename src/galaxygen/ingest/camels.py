@@ -32,6 +32,8 @@ from galaxygen.ingest.runner import IngestReport, run_boxes
 from galaxygen.ingest.snapshot import paint_snapshot, read_header
 from galaxygen.ingest.subfind import match_hosts, radius_from_mass, read_galaxies, read_halos
 
+MAX_MEMBERS = 100  # member particles kept per FoF halo in the box file (an even stride through them)
+
 
 @dataclass(frozen=True)
 class CamelsIngestConfig:
@@ -64,7 +66,7 @@ class CamelsIngestConfig:
     params_file: str | None = None
     velocities: bool = False
     overwrite: bool = False
-    chunk_particles: int = 1 << 21
+    chunk_particles: int = 1 << 22
 
     def __post_init__(self) -> None:
         require(bool(self.suite) and not self.suite.endswith("_DM"),
@@ -101,7 +103,8 @@ def ingest_simulation(files: SimFiles, cfg: CamelsIngestConfig, params: dict[str
     if fof:
         from galaxygen.universe.fof import find_halos
 
-        halos = dict(find_halos(positions, header.box_size, header.particle_mass, linking_length=0.2, min_members=20))
+        halos = dict(find_halos(positions, header.box_size, header.particle_mass, linking_length=0.2, min_members=20,
+                                max_members_stored=MAX_MEMBERS))
         del positions
         radius = np.asarray(halos["radius"]) if "radius" in halos else radius_from_mass(halos["mass"])
     else:
@@ -121,7 +124,7 @@ def ingest_simulation(files: SimFiles, cfg: CamelsIngestConfig, params: dict[str
         "snapshot": int(files.snapshot),
         "layout": files.layout,
         "galaxy_cut": cfg.cut,
-        "halos_from": "galaxygen-fof (b=0.2, >=20 members)" if fof else "subfind (twin FoF groups)",
+        "halos_from": f"galaxygen-fof (b=0.2, >=20 members, <= {MAX_MEMBERS} members stored)" if fof else "subfind (twin FoF groups)",
         "host_halo": "nearest N-body halo centre within its radius (R200c), -1 if none",
         "particle_mass": float(header.particle_mass),
         "n_dm_particles": int(header.n_particles),

@@ -70,7 +70,7 @@ def read_header(first: Path) -> SnapshotHeader:
                           n_particles=n)
 
 
-def iter_particles(header: SnapshotHeader, *, velocities: bool = False, chunk: int = 1 << 21):
+def iter_particles(header: SnapshotHeader, *, velocities: bool = False, chunk: int = 1 << 22):
     """Yield DM particles chunk by chunk: ``(pos (m,3) float64 Mpc/h in [0, L), vel (m,3) km/s | None)``.
 
     At most `chunk` particles are in memory at once (plus their float64 copies). Coordinates
@@ -113,7 +113,7 @@ def iter_particles(header: SnapshotHeader, *, velocities: bool = False, chunk: i
                           f"{header.n_particles} (incomplete snapshot)")
 
 
-def paint_snapshot(header: SnapshotHeader, grid: int, *, velocities: bool = False, chunk: int = 1 << 21,
+def paint_snapshot(header: SnapshotHeader, grid: int, *, velocities: bool = False, chunk: int = 1 << 22,
                    keep_positions: bool = False, desc: str = "particles"):
     """NGP particle counts per voxel (and the mean velocity per voxel) of a snapshot, chunk by chunk.
 
@@ -129,24 +129,25 @@ def paint_snapshot(header: SnapshotHeader, grid: int, *, velocities: bool = Fals
     from galaxygen.mesh import paint
 
     box = header.box_size
-    counts = np.zeros((grid,) * 3, dtype=np.float64)
-    vsum = np.zeros((3,) + (grid,) * 3, dtype=np.float64) if velocities else None
+    # float32 sums: counts stay exact integers up to 2^24 per voxel; velocities need no more
+    counts = np.zeros((grid,) * 3, dtype=np.float32)
+    velocity = np.zeros((3,) + (grid,) * 3, dtype=np.float32) if velocities else None
     kept = []
     bar = progress(total=header.n_particles, desc=desc, leave=False, unit="part")
     for pos, vel in iter_particles(header, velocities=velocities, chunk=chunk):
         counts += _np(paint(pos, grid, box, scheme="ngp"))
-        if vsum is not None:
+        if velocity is not None:
             for c in range(3):
-                vsum[c] += _np(paint(pos, grid, box, scheme="ngp", weights=vel[:, c]))
+                velocity[c] += _np(paint(pos, grid, box, scheme="ngp", weights=vel[:, c]))
         if keep_positions:
             kept.append(pos.astype(np.float32))
         bar.update(len(pos))
+        del pos, vel
     bar.close()
-    velocity = None
-    if vsum is not None:
-        velocity = np.divide(vsum, counts, out=np.zeros_like(vsum), where=counts > 0).astype(np.float32)
+    if velocity is not None:  # sums -> means, in place; empty voxels stay 0
+        np.divide(velocity, counts, out=velocity, where=counts > 0)
     positions = np.concatenate(kept) if keep_positions else None
-    return counts.astype(np.float32), velocity, positions
+    return counts, velocity, positions
 
 
 def _np(field) -> np.ndarray:
