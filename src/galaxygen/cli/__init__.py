@@ -13,10 +13,10 @@ from typing import Sequence
 
 from galaxygen import __version__
 from galaxygen.errors import GalaxygenError
-from galaxygen.cli import info, demo, ingest
+from galaxygen.cli import info, power, ingest, demo
 
 # Sub-command modules in the order `galaxygen --help` lists them.
-COMMANDS = [info, demo, ingest]
+COMMANDS = [info, power, ingest, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
