@@ -106,6 +106,13 @@ def test_redshift_choice_velocities_and_stellar_mass_cut(tmp_path):
     assert box.galaxies.sum() == len(keep)
 
 
+def test_root_may_be_the_sims_folder(tmp_path):
+    truth = write_camels_tree(tmp_path / "camels", indices=(1,))
+    report = ingest_camels(tmp_path / "camels" / "Sims", tmp_path / "out", _cfg(sims=(1,)))
+    assert report.ok, report.failed
+    _check_box(read_box(tmp_path / "out" / "CV_1.h5"), truth["CV_1"])
+
+
 def test_resume_and_overwrite(tmp_path):
     write_camels_tree(tmp_path / "camels", indices=(0,))
     first = ingest_camels(tmp_path / "camels", tmp_path / "out", _cfg())

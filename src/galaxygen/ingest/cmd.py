@@ -155,7 +155,7 @@ def ingest_cmd(root: str | Path, out_dir: str | Path, cfg: CmdIngestConfig) -> I
     root = Path(root)
     if not root.is_dir():
         raise IngestError(f"{root}: CMD folder not found")
-    dm_path = find_grid(root, f"Mtot_Nbody", cfg)
+    dm_path = find_grid(root, "Mtot_Nbody", cfg)
     star_path = find_grid(root, "Mstar", cfg)
     mtot, mstar = _open(dm_path, cfg.grid), _open(star_path, cfg.grid)
     if len(mtot) != len(mstar):
