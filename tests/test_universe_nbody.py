@@ -195,3 +195,16 @@ def test_bad_run_arguments():
         run_pm(ics, z_init=0.0, z_final=1.0)
     with pytest.raises(ConfigError, match="steps"):
         run_cola(ics, steps=0)
+
+
+def test_time_steps():
+    from galaxygen.universe.nbody import time_steps
+
+    for schedule in ("linear", "sqrt", "log"):
+        a = time_steps(0.02, 1.0, 10, schedule)
+        assert a.shape == (11,) and a[0] == pytest.approx(0.02) and a[-1] == pytest.approx(1.0)
+        assert np.all(np.diff(a) > 0)
+    np.testing.assert_allclose(np.diff(time_steps(0.1, 0.5, 4, "linear")), 0.1)
+    np.testing.assert_allclose(np.diff(np.log(time_steps(0.1, 0.5, 4, "log"))), math.log(5) / 4)
+    with pytest.raises(ConfigError, match="schedule"):
+        time_steps(0.1, 1.0, 4, "cubic")
