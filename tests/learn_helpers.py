@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """One torch thread in the learn tests: on a shared 2-core machine OpenMP spinning of tiny
+    convolutions costs 10-30x (measured); restored afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def learnable_box(name: str = "CV_0", grid: int = 16, seed: int = 0, box_size: float = 25.0,
@@ -34,3 +47,35 @@ def write_learnable_boxes(folder, n: int = 3, grid: int = 16, velocity: bool = F
     for i in range(n):
         write_box(folder / f"CV_{i}.h5", learnable_box(f"CV_{i}", grid, seed=i, velocity=velocity))
     return folder
+
+
+def tiny_config(steps: int = 4, batch: int = 4, phases=("classifier",), norm: str = "batch", **data) -> dict:
+    """A two-phase config of tiny networks for 16^3 boxes (seconds on a CPU)."""
+    train = {"steps": steps, "batch_size": batch, "lr": 1e-2, "warmup_steps": 1, "eval_every": steps,
+             "checkpoint_every": steps, "log_every": 1, "schedule": "cosine"}
+    return {"task": "two_phase", "device": "cpu", "seed": 0, "phases": list(phases),
+            "data": {"crop": 8, "pad": 4, "focus": 0.5, "validation": 0.34, **data},
+            "classifier": {"model": {"name": "inception", "width": 4, "depth": 1, "norm": norm},
+                           "loss": {"name": "weighted_ce", "pos_weight": 5.0},
+                           "train": {**train, "early_stopping": {"metric": None}}},
+            "regressor": {"model": {"name": "unet", "width": 4, "depth": 1, "norm": norm},
+                          "loss": {"name": "weighted_mse"}, "train": {**train, "early_stopping": {"metric": None}}},
+            "infer": {"tile": 8, "halo": 4, "batch": 2}}
+
+
+def ddp_worker(rank: int, world: int, port: int, config: dict, boxes: str, run_dir: str) -> None:
+    """One process of a gloo DDP run, set up as torchrun would (environment variables)."""
+    import os
+
+    import torch
+
+    torch.set_num_threads(1)
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port), GALAXYGEN_NO_PROGRESS="1")
+    from galaxygen.learn import distributed as D
+    from galaxygen.learn.tasks import train
+
+    try:
+        train(config, boxes, run_dir)
+    finally:
+        D.cleanup()

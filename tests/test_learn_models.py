@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from galaxygen.learn.models import MODELS, ModelConfig, build_model
+from learn_helpers import single_thread  # noqa: F401
 
 TINY = {"inception": dict(width=4, depth=1), "unet": dict(width=4, depth=1), "r2unet": dict(width=4, depth=1, t=2)}
 
