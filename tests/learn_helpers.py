@@ -51,11 +51,11 @@ def write_learnable_boxes(folder, n: int = 3, grid: int = 16, velocity: bool = F
 
 def tiny_config(steps: int = 4, batch: int = 4, phases=("classifier",), norm: str = "batch", **data) -> dict:
     """A two-phase config of tiny networks for 16^3 boxes (seconds on a CPU)."""
-    train = {"steps": steps, "batch_size": batch, "lr": 1e-2, "warmup_steps": 1, "eval_every": steps,
+    train = {"steps": steps, "batch_size": batch, "lr": 3e-2, "warmup_steps": 1, "eval_every": steps,
              "checkpoint_every": steps, "log_every": 1, "schedule": "cosine"}
     return {"task": "two_phase", "device": "cpu", "seed": 0, "phases": list(phases),
             "data": {"crop": 8, "pad": 4, "focus": 0.5, "validation": 0.34, **data},
-            "classifier": {"model": {"name": "inception", "width": 4, "depth": 1, "norm": norm},
+            "classifier": {"model": {"name": "inception", "width": 8, "depth": 1, "norm": norm},
                            "loss": {"name": "weighted_ce", "pos_weight": 5.0},
                            "train": {**train, "early_stopping": {"metric": None}}},
             "regressor": {"model": {"name": "unet", "width": 4, "depth": 1, "norm": norm},
