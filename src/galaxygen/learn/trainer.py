@@ -197,6 +197,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.val_history: list[dict[str, float]] = []
         self.done = False
+        self._best_state: dict[str, Any] | None = None  # in memory: multi-node runs need no shared disk
         last = self.work_dir / "checkpoints" / "last.pt"
         if resume and last.is_file():
             self._load(load_checkpoint(last, map_location=self.device))
@@ -267,7 +268,9 @@ class Trainer:
         if main:
             ckpt_dir.mkdir(parents=True, exist_ok=True)
         if self.done:
-            return self._finish(write=False)
+            import json
+            self._finish(write=False)
+            return json.loads((self.work_dir / "done.json").read_text())
         train_log = _CsvLog(self.work_dir / "train_log.csv", self.step) if main else None
         val_log = _CsvLog(self.work_dir / "val_log.csv", self.step) if main else None
         tb = _tensorboard(self.work_dir / "tensorboard") if main else None
@@ -359,6 +362,8 @@ class Trainer:
         value = metrics[es.metric]
         if self._improved(value):
             self.best_value, self.best_step, self.bad_evals = value, self.step, 0
+            self._best_state = {"model": copy.deepcopy(self.model.state_dict()),
+                                "ema": copy.deepcopy(self.ema.state_dict()) if self.ema is not None else None}
             self._save(ckpt_dir / "best.pt")
         else:
             self.bad_evals += 1
@@ -367,9 +372,9 @@ class Trainer:
 
     def _finish(self, write: bool) -> dict[str, Any]:
         best = self.work_dir / "checkpoints" / "best.pt"
-        if self.cfg.early_stopping.metric is not None and best.is_file():
+        if self.cfg.early_stopping.metric is not None and (self._best_state is not None or best.is_file()):
             D.barrier()
-            ck = load_checkpoint(best, map_location=self.device)
+            ck = self._best_state or load_checkpoint(best, map_location=self.device)
             self.model.load_state_dict(ck["model"])
             if self.ema is not None and ck.get("ema") is not None:
                 self.ema.load_state_dict(ck["ema"])

@@ -63,7 +63,7 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
         split = split_boxes(boxes, cfg.data)
         transform = fit_transform(split.train, cfg.data)
         if info.is_main:
-            write_json(split_path, split.as_dict(), overwrite=True)
+            write_json(split_path, {**split.as_dict(), "trained_on": _suites(split.train)}, overwrite=True)
             write_json(tr_path, transform.as_dict(), overwrite=True)
     train_boxes = [load_region(r, transform, cfg.data) for r in split.train]
     val_boxes = [load_region(r, transform, cfg.data) for r in split.validation]
@@ -99,6 +99,17 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
         write_json(run_dir / "summary.json", summary, overwrite=True)
     D.barrier()
     return summary
+
+
+def _suites(regions) -> list[str]:
+    """Suites of the training boxes (root attribute, without reading the grids)."""
+    import h5py
+
+    out = set()
+    for r in regions:
+        with h5py.File(r.path, "r") as f:
+            out.add(str(f.attrs["suite"]))
+    return sorted(out)
 
 
 def _choose_threshold(task: ClassifierTask, model, boxes: list[BoxData], cfg: TwoPhaseConfig, run_dir: Path,
@@ -156,8 +167,7 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
                              "pass --set counts=poisson at training or use one sample")
     infer_cfg = replace(cfg.infer, **{k: v for k, v in (("tile", tile), ("batch", batch)) if v is not None})
     split = json.loads((Path(run_dir) / "split.json").read_text())
-    trained_on = sorted({read_box(r["path"], catalogs=False, velocity=False).suite for r in split["train"]}
-                        if all(Path(r["path"]).is_file() for r in split["train"]) else set())
+    trained_on = split.get("trained_on", [])
     label = "two-phase:" + "+".join(getattr(cfg, p).model.name for p in cfg.phases)
     written = []
     for path in progress(boxes, desc="predict", unit="box"):
