@@ -17,6 +17,7 @@ import torch
 
 from galaxygen.config import require
 from galaxygen.errors import ConfigError
+from galaxygen.stats.classification import voxel_metrics
 from galaxygen.learn.data import BoxData, CropDataset, DataConfig
 from galaxygen.learn.infer import predict_tiled
 from galaxygen.learn.losses import LossConfig, make_loss, rate_from_output
@@ -102,15 +103,9 @@ class ThresholdResult:
 
 
 def voxel_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Recall, precision, F1 and accuracy of occupied voxels (count > 0) of `pred` against `truth`."""
-    p, t = np.asarray(pred) > 0, np.asarray(truth) > 0
-    tp = float(np.sum(p & t)); fp = float(np.sum(p & ~t)); fn = float(np.sum(~p & t))
-    tn = float(p.size) - tp - fp - fn
-    rec = tp / (tp + fn) if tp + fn else 0.0
-    prec = tp / (tp + fp) if tp + fp else 0.0
-    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-    return {"recall": rec, "precision": prec, "f1": f1, "accuracy": (tp + tn) / max(p.size, 1),
-            "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+    """Recall, precision, F1, accuracy and confusion counts of occupied voxels (count > 0)
+    (:func:`galaxygen.stats.classification.voxel_metrics`; undefined ratios are NaN)."""
+    return voxel_metrics(pred, truth).as_dict()
 
 
 def threshold_for_recall(scores: np.ndarray, occupied: np.ndarray, target_recall: float = 0.95) -> ThresholdResult:
