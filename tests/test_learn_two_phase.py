@@ -93,3 +93,12 @@ def test_tiny_model_learns_tiny_box_and_predicts(tmp_path):
         s = voxel_scores(pred.galaxies, truth.galaxies)
         assert s["recall"] > 0.8 and s["precision"] > 0.4
     assert main(["predict", str(run), str(boxes), "--out", str(tmp_path / "pred")]) == 2  # no overwrite
+    # Poisson realisations: <name>_r<k>.h5, reproducible from the seed, different from each other
+    one = tmp_path / "boxes" / "CV_0.h5"
+    for out in ("s1", "s2"):
+        assert main(["predict", str(run), str(one), "--out", str(tmp_path / out), "--counts", "poisson",
+                     "--samples", "2", "--seed", "3"]) == 0
+    r0, r1 = (read_box(tmp_path / "s1" / f"CV_0_r{k}.h5") for k in (0, 1))
+    assert (r0.meta["realisation"], r1.meta["realisation"], r1.meta["realisations"]) == (0, 1, 2)
+    assert not np.array_equal(r0.galaxies, r1.galaxies)
+    np.testing.assert_array_equal(r0.galaxies, read_box(tmp_path / "s2" / "CV_0_r0.h5").galaxies)
