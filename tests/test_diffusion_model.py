@@ -16,6 +16,15 @@ from galaxygen.diffusion.vdm import VDM, VDMConfig
 LN2 = math.log(2.0)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one torch thread is faster and does not spin on a shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _grid_is_monotone(schedule, n: int = 401) -> bool:
     t = torch.linspace(0, 1, n)
     with torch.no_grad():
@@ -28,7 +37,7 @@ def test_schedule_monotone_before_and_after_training(kind):
     torch.manual_seed(0)
     model = VDM(VDMConfig(dim=2, schedule=kind, width=8, mults=(1,), groups=4, schedule_features=64))
     sch = model.schedule
-    g0, g1 = sch.endpoints()
+    g0, g1 = (float(v.detach()) for v in sch.endpoints())
     with torch.no_grad():
         assert float(sch(torch.tensor(0.0))) == pytest.approx(-13.3, abs=1e-4)
         assert float(sch(torch.tensor(1.0))) == pytest.approx(5.0, abs=1e-4)
@@ -49,10 +58,10 @@ def test_schedule_monotone_before_and_after_training(kind):
         total.backward()
         opt.step()
     assert _grid_is_monotone(sch)
-    g0b, g1b = (float(v) for v in sch.endpoints())
+    g0b, g1b = (float(v.detach()) for v in sch.endpoints())
     assert math.isfinite(g0b) and math.isfinite(g1b)
     assert g1b > g0b
-    assert abs(g0b - float(g0)) > 0.1 and abs(g1b - float(g1)) > 0.1  # the endpoints are learned
+    assert abs(g0b - g0) > 0.1 and abs(g1b - g1) > 0.1  # the endpoints are learned
     assert (sch.derivative(torch.linspace(0, 1, 51)) >= 0).all()
 
 
@@ -106,10 +115,14 @@ def test_exact_denoiser_gives_true_distribution_and_entropy():
     for v in (-1.0, 0.0, 1.0):
         assert x[c == v].mean().item() == pytest.approx(a * v, abs=0.04)
         assert x[c == v].std().item() == pytest.approx(s, rel=0.05)
+    # VLB with the exact denoiser = NLL of the data (up to the endpoint terms, < 0.01 bit here)
     gen = torch.Generator().manual_seed(2)
+    c = torch.tensor([-1.0, 0.0, 1.0]).repeat(21846)[:65536].view(65536, 1, 1, 1)
     data = a * c + s * torch.randn(c.shape, generator=gen)
-    vlb = torch.stack([model.loss_terms(data, c, generator=gen).total.mean() for _ in range(40)]).mean()
-    assert vlb.item() == pytest.approx(0.5 * math.log2(2 * math.pi * math.e * s * s), abs=0.03)
+    nll = ((0.5 * math.log(2 * math.pi * s * s) + (data - a * c) ** 2 / (2 * s * s)).mean() / LN2).item()
+    vlb = torch.stack([model.loss_terms(data, c, generator=gen).total.mean() for _ in range(50)]).mean()
+    assert vlb.item() == pytest.approx(nll, abs=0.04)  # Monte-Carlo error of the estimate ~0.01 bit
+    assert nll == pytest.approx(0.5 * math.log2(2 * math.pi * math.e * s * s), abs=0.03)
 
 
 @pytest.mark.parametrize("dim", [2, 3])

@@ -13,6 +13,15 @@ from galaxygen.diffusion.transform import CountTransform, ParamTransform, auto_p
 from galaxygen.errors import ConfigError
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one torch thread is faster and does not spin on a shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def test_count_transform_round_trip_and_unit_map():
     unit = CountTransform.unit()
     counts = torch.tensor([0.0, 1.0, 2.0, 3.0, 10.0, 57.0])
@@ -124,6 +133,6 @@ def test_vdm_config_errors_name_the_key(box_dir, tmp_path):
         train(bad, box_dir, tmp_path / "b")
     bad = _config(3)
     bad["data"]["crop"] = 12
-    bad["model"]["mults"] = [1, 2, 2]
+    bad["model"]["mults"] = [1, 2, 2, 2]
     with pytest.raises(ConfigError, match="data.crop"):
         train(bad, box_dir, tmp_path / "c")
