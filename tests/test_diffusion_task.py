@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from galaxygen.box import read_box
-from galaxygen.diffusion.transform import CountTransform, ParamTransform, auto_param_names
+from galaxygen.diffusion.transform import CountTransform, ParamTransform, auto_param_names, fit_count_transform
 from galaxygen.errors import ConfigError
 
 
@@ -32,6 +32,9 @@ def test_count_transform_round_trip_and_unit_map():
     thr = (math.log1p(0.5) - unit.shift) / unit.scale
     assert unit.inverse(torch.tensor([thr - 1e-3, thr + 1e-3])).tolist() == [0.0, 1.0]
     assert unit.inverse(torch.tensor([-50.0])).item() == 0.0  # never negative
+    capped = fit_count_transform("unit", [np.array([0.0, 3.0]), np.array([1.0])])
+    assert capped.max_count == 6.0
+    assert capped.inverse(torch.tensor([1e4, float(capped.forward(torch.tensor(4.0)))])).tolist() == [6.0, 4.0]
     rng = np.random.default_rng(0)
     fields = [rng.poisson(0.3, size=(8, 8, 8)).astype(np.float32) for _ in range(3)]
     std = CountTransform.fit(fields)

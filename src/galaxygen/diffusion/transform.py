@@ -11,8 +11,10 @@ with y = log1p(n) and then an affine map x = (y − shift) / scale:
 - ``standardize`` (the default for DM, as Ono et al. arXiv:2403.10648): shift and scale are the
   mean and standard deviation of log1p(n) over the training boxes.
 
-Back to counts (galaxies): n = round(max(expm1(x·scale + shift), 0)), i.e. a voxel holds a galaxy
-when expm1 of the sample is at least 0.5 (x ≥ 2·ln(1.5)/ln(2) − 1 ≈ 0.17 in the ``unit`` map).
+Back to counts (galaxies): n = round(min(max(expm1(x·scale + shift), 0), max_count)), i.e. a voxel
+holds a galaxy when expm1 of the sample is at least 0.5 (x ≥ 2·ln(1.5)/ln(2) − 1 ≈ 0.17 in the
+``unit`` map). ``max_count`` (twice the largest count per voxel of the training boxes, at least 2)
+caps what an untrained or diverging model could produce (expm1 overflows float32 near 88).
 
 Parameters are standardised by the training boxes' mean and standard deviation, after a log10
 for the astrophysical amplitudes A_SN1, A_AGN1, A_SN2, A_AGN2 (CAMELS samples them
@@ -40,6 +42,7 @@ class CountTransform:
 
     shift: float
     scale: float
+    max_count: float | None = None
 
     @classmethod
     def unit(cls) -> "CountTransform":
@@ -66,18 +69,27 @@ class CountTransform:
 
     def inverse(self, x: torch.Tensor) -> torch.Tensor:
         """Continuous field -> non-negative integer counts (float32), rounding in count space."""
-        return torch.round(torch.expm1(x.float() * self.scale + self.shift).clamp_min(0.0))
+        y = x.float() * self.scale + self.shift
+        if self.max_count is not None:
+            y = y.clamp_max(math.log1p(self.max_count))
+        return torch.round(torch.expm1(y).clamp_min(0.0))
 
-    def as_dict(self) -> dict[str, float]:
-        return {"shift": self.shift, "scale": self.scale}
+    def with_max_count(self, fields: Iterable[np.ndarray]) -> "CountTransform":
+        """A copy capped at 2 × the largest count in `fields` (at least 2)."""
+        top = max((float(np.max(f)) for f in fields if np.size(f)), default=1.0)
+        return CountTransform(self.shift, self.scale, max(2.0, 2.0 * top))
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {"shift": self.shift, "scale": self.scale, "max_count": self.max_count}
 
 
 def fit_count_transform(kind: str, fields: Iterable[np.ndarray]) -> CountTransform:
-    """'unit' (fixed map) or 'standardize' (fit on `fields`)."""
+    """'unit' (fixed map) or 'standardize' (fit on `fields`), capped by `fields`' largest count."""
+    fields = list(fields)
     if kind == "unit":
-        return CountTransform.unit()
+        return CountTransform.unit().with_max_count(fields)
     if kind == "standardize":
-        return CountTransform.fit(fields)
+        return CountTransform.fit(fields).with_max_count(fields)
     raise ConfigError(f"transform {kind!r}: expected 'unit' or 'standardize'")
 
 
