@@ -93,3 +93,31 @@ def test_tiny_model_learns_tiny_box_and_predicts(tmp_path):
         s = voxel_scores(pred.galaxies, truth.galaxies)
         assert s["recall"] > 0.8 and s["precision"] > 0.4
     assert main(["predict", str(run), str(boxes), "--out", str(tmp_path / "pred")]) == 2  # no overwrite
+    assert main(["predict", str(run), str(boxes), "--out", str(tmp_path / "p2"), "--steps", "5"]) == 2  # VDM only
+    # Poisson realisations: <name>_r<k>.h5, reproducible from the seed, different from each other
+    one = tmp_path / "boxes" / "CV_0.h5"
+    for out in ("s1", "s2"):
+        assert main(["predict", str(run), str(one), "--out", str(tmp_path / out), "--counts", "poisson",
+                     "--samples", "2", "--seed", "3"]) == 0
+    r0, r1 = (read_box(tmp_path / "s1" / f"CV_0_r{k}.h5") for k in (0, 1))
+    assert (r0.meta["realisation"], r1.meta["realisation"], r1.meta["realisations"]) == (0, 1, 2)
+    assert not np.array_equal(r0.galaxies, r1.galaxies)
+    np.testing.assert_array_equal(r0.galaxies, read_box(tmp_path / "s2" / "CV_0_r0.h5").galaxies)
+
+
+def test_train_command_errors_name_the_problem(tmp_path, capsys):
+    from galaxygen.cli import main
+
+    boxes = write_learnable_boxes(tmp_path / "boxes", n=2)
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(tiny_config()))
+    assert main(["train", "--config", str(cfg), "--boxes", str(boxes), "--out", str(tmp_path / "r"),
+                 "--set", "classifier.model.widht=3"]) == 2
+    assert "widht" in capsys.readouterr().err
+    assert main(["train", "--config", str(cfg), "--boxes", str(boxes), "--out", str(tmp_path / "r"),
+                 "--set", "task=gan"]) == 2
+    assert "two_phase" in capsys.readouterr().err
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text("{}")
+    assert main(["train", "--config", str(cfg), "--boxes", str(boxes), "--out", str(tmp_path / "r")]) == 2
+    assert "--resume" in capsys.readouterr().err

@@ -20,6 +20,13 @@ def register(sub) -> None:
     p.add_argument("--tile", type=int, default=None,
                    help="inference tile side [voxels] (default: the run config's infer.tile)")
     p.add_argument("--batch", type=int, default=None, help="tiles per forward pass (default: infer.batch)")
+    p.add_argument("--counts", choices=("round", "poisson"), default=None,
+                   help="two-phase runs: round the predicted counts or draw them from a Poisson law "
+                        "(default: the run config's `counts`)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="diffusion runs: ancestral sampling steps (default: the run config's)")
+    p.add_argument("--mean", action="store_true", default=None,
+                   help="diffusion runs: also write the mean of the samples")
     add_device(p)
     add_overwrite(p)
     p.set_defaults(func=run)
@@ -28,7 +35,8 @@ def register(sub) -> None:
 def run(args) -> int:
     from galaxygen.learn.tasks import predict
 
-    options = {k: v for k, v in (("tile", args.tile), ("batch", args.batch)) if v is not None}
+    options = {k: v for k, v in (("tile", args.tile), ("batch", args.batch), ("counts", args.counts),
+                                 ("steps", args.steps), ("mean", args.mean)) if v is not None}
     paths = predict(args.run, args.boxes, args.out, samples=args.samples, seed=args.seed, device=args.device,
                     overwrite=args.overwrite, **options)
     emit_json({"predictions": [str(p) for p in paths]})

@@ -17,6 +17,7 @@ module). Both commands may run under torchrun.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -70,7 +71,16 @@ def train(config: Mapping[str, Any], boxes: Sequence[str | os.PathLike] | str | 
 
 def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
             **options: Any) -> list[Path]:
-    """Predict with a trained run (its task is read from ``config.json``): one box file per input."""
+    """Predict with a trained run (its task is read from ``config.json``): one box file per input.
+
+    Options the task's ``predict`` does not take raise a ConfigError naming them.
+    """
     config = read_run_config(run_dir)
-    task = get_task(task_name(config))
+    name = task_name(config)
+    task = get_task(name)
+    params = inspect.signature(task.predict).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(k for k in options if k not in params)
+        if unknown:
+            raise ConfigError(f"predict: option(s) {['--' + k for k in unknown]} do not apply to a {name} run")
     return task.predict(Path(run_dir), list_boxes(list(boxes)), Path(out_dir), **options)

@@ -150,8 +150,12 @@ def load_run(run_dir: Path, device: torch.device) -> tuple[TwoPhaseConfig, Trans
 
 def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int = 1, seed: int = 0,
             device: str = "auto", overwrite: bool = False, tile: int | None = None,
-            batch: int | None = None) -> list[Path]:
-    """Write one prediction box per input box (``samples`` Poisson realisations when counts='poisson')."""
+            batch: int | None = None, counts: str | None = None) -> list[Path]:
+    """Write one prediction box per input box (``samples`` Poisson realisations when counts='poisson').
+
+    `counts` ('round' or 'poisson') replaces the run config's choice; `tile` and `batch` its
+    ``infer`` settings. Sample k of a box draws from ``numpy.random.default_rng([seed, k])``.
+    """
     from dataclasses import replace
 
     from galaxygen.box import write_box
@@ -162,9 +166,12 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
     cfg, transform, models = load_run(Path(run_dir), dev)
     if samples < 1:
         raise GalaxygenError(f"--samples: expected >= 1, got {samples}")
-    if samples > 1 and cfg.counts != "poisson":
-        raise GalaxygenError("--samples > 1 needs a run with counts: poisson (rounded counts are deterministic); "
-                             "pass --set counts=poisson at training or use one sample")
+    counts = counts or cfg.counts
+    if counts not in ("round", "poisson"):
+        raise GalaxygenError(f"--counts: expected round or poisson, got {counts!r}")
+    if samples > 1 and counts != "poisson":
+        raise GalaxygenError("--samples > 1 needs Poisson counts (rounded counts are deterministic): "
+                             "pass --counts poisson")
     infer_cfg = replace(cfg.infer, **{k: v for k, v in (("tile", tile), ("batch", batch)) if v is not None})
     split = json.loads((Path(run_dir) / "split.json").read_text())
     trained_on = split.get("trained_on", [])
@@ -185,9 +192,9 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
             rate = rate_from_output(out, cfg.regressor.loss).numpy()
         for k, o in enumerate(outs):
             rng = np.random.default_rng([seed, k])
-            gal = combine(prob, rate, models.get("threshold"), counts=cfg.counts, rng=rng)
+            gal = combine(prob, rate, models.get("threshold"), counts=counts, rng=rng)
             pbox = prediction_box(box, gal, model=label, run_dir=str(run_dir), trained_on=",".join(trained_on),
-                                  realisation=k if cfg.counts == "poisson" else None, realisations=samples,
+                                  realisation=k if counts == "poisson" else None, realisations=samples,
                                   extra_meta={"seed": seed, **({"threshold": models["threshold"]}
                                                                   if "threshold" in models else {})})
             write_box(o, pbox, overwrite=overwrite)
