@@ -125,6 +125,18 @@ def test_exact_denoiser_gives_true_distribution_and_entropy():
     assert nll == pytest.approx(0.5 * math.log2(2 * math.pi * math.e * s * s), abs=0.03)
 
 
+def test_gaussian_baseline_untrained_model_samples_the_data_gaussian():
+    """baseline='gaussian' with a fresh (zero-output) U-Net is the exact denoiser of N(μ, s²)."""
+    model = VDM(VDMConfig(dim=2, width=4, mults=(1,), groups=2, baseline="gaussian"))
+    model.set_data_stats(-0.7, 0.3)
+    x = ancestral_sample(model, (64, 1, 4, 4), steps=250, generator=torch.Generator().manual_seed(0),
+                         cond=torch.zeros(64, 1, 4, 4))
+    assert x.mean().item() == pytest.approx(-0.7, abs=0.03)
+    assert x.std().item() == pytest.approx(0.3, rel=0.05)
+    state = model.state_dict()
+    assert float(state["data_mean"]) == pytest.approx(-0.7) and float(state["data_std"]) == pytest.approx(0.3)
+
+
 @pytest.mark.parametrize("dim", [2, 3])
 def test_unet_periodic_shift_equivariance(dim):
     torch.manual_seed(0)

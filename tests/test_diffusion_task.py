@@ -61,7 +61,7 @@ def test_param_transform_log_amplitudes_and_batch_path_agree():
 def _config(dim: int, steps: int = 3) -> dict:
     return {"task": "vdm", "device": "cpu", "seed": 1,
             "data": {"crop": 16, "pad": 0, "focus": 0.0, "validation": 0.25},
-            "model": {"dim": dim, "width": 8, "mults": [1, 2], "groups": 4},
+            "model": {"dim": dim, "width": 8, "mults": [1, 2], "groups": 4, "baseline": "gaussian"},
             "validation_crops": 2,
             "train": {"steps": steps, "batch_size": 2, "lr": 1e-3, "ema_decay": 0.5, "eval_every": steps,
                       "checkpoint_every": steps, "log_every": 1},

@@ -170,9 +170,12 @@ class VDMTask:
         return out
 
 
-def build_model(cfg: VDMTaskConfig, n_params: int, cond_channels: int) -> VDM:
+def build_model(cfg: VDMTaskConfig, n_params: int, cond_channels: int, stats: dict | None = None) -> VDM:
     torch.manual_seed(cfg.seed)
-    return VDM(cfg.model, n_params=n_params, cond_channels=cond_channels)
+    model = VDM(cfg.model, n_params=n_params, cond_channels=cond_channels)
+    if stats:
+        model.set_data_stats(stats["mean"], max(stats["std"], 1e-3))
+    return model
 
 
 def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resume: bool = False,
@@ -200,7 +203,7 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
     params = ParamTransform.from_dict(saved["params"])
     train_boxes = [load_region(r, dm_tr, cfg.data) for r in split.train]
     val_boxes = [load_region(r, dm_tr, cfg.data) for r in split.validation]
-    model = build_model(cfg, len(params.names), dm_tr.channels)
+    model = build_model(cfg, len(params.names), dm_tr.channels, saved.get("galaxy_stats"))
     task = VDMTask(model, cfg, train_boxes, val_boxes, galaxies, params, info.device)
     trainer = Trainer(task, cfg.train, run_dir / "vdm", dist=info, resume=resume, config=config, name="vdm")
     summary = {"run": str(run_dir), "task": "vdm", "world_size": info.world_size,
@@ -230,7 +233,9 @@ def _fit_transforms(cfg: VDMTaskConfig, split: Split) -> dict[str, Any]:
     else:
         names = tuple(cfg.condition_params)
     galaxies = fit_count_transform(cfg.galaxies, fields)
+    xs = torch.cat([galaxies.forward(f).reshape(-1).double() for f in fields])
     return {"dm": dm_tr.as_dict(), "galaxies": galaxies.as_dict(),
+            "galaxy_stats": {"mean": float(xs.mean()), "std": float(xs.std()) if xs.numel() > 1 else 1.0},
             "params": ParamTransform.fit(names, plist).as_dict(), "trained_on": sorted(suites)}
 
 
