@@ -52,6 +52,7 @@ class DemoSize:
     vdm_set: tuple[str, ...] = ()
     vdm_samples: int = 3
     hod_model: str = "seed3"
+    hod_realisations: int = 3
 
 
 SIZES: dict[str, DemoSize] = {
@@ -147,18 +148,20 @@ def _require_boxes(demo: Demo) -> None:
 
 def stage_hod(demo: Demo) -> str:
     """Fit the HOD on each variant's training boxes; populate every variant's test boxes."""
-    hod = need("hod (galaxygen.hod.api)", "galaxygen.hod.api", "fit_boxes", "populate_boxes")
+    hod = need("hod (galaxygen.hod.pipeline)", "galaxygen.hod.pipeline", "fit_boxes", "write_fit", "populate_boxes")
     _require_boxes(demo)
+    s = demo.size
     for v in demo.variants:
-        fit_path = demo.path("hod", f"hod_{v}.json")
-        hod.fit_boxes([demo.train_dirs[v]], model=demo.size.hod_model, out=fit_path, overwrite=True)
+        fit_path = hod.write_fit(demo.path("hod", f"hod_{v}.json"),
+                                 hod.fit_boxes([demo.train_dirs[v]], s.hod_model), overwrite=True)
         label = f"hod_{v}"
         demo.predictions[label] = []
         for tested in demo.variants:
             folder = demo.path("predictions", label, tested)
-            hod.populate_boxes(fit_path, [demo.test_dirs[tested]], folder, seed=demo.seed, overwrite=True)
+            hod.populate_boxes(fit_path, [demo.test_dirs[tested]], folder, seed=demo.seed,
+                               realisations=s.hod_realisations, overwrite=True)
             demo.predictions[label].append(folder)
-    return f"fitted {demo.size.hod_model} on {', '.join(demo.variants)}"
+    return f"fitted {s.hod_model} on {', '.join(demo.variants)}, {s.hod_realisations} realisations per test box"
 
 
 def _train_and_predict(demo: Demo, kind: str, config_name: str, overrides: tuple[str, ...], variant: str,

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from galaxygen.stats.classification import VoxelMetrics, one_point, voxel_metrics
-from galaxygen.stats.power import cross_power
+from galaxygen.stats.power import cross_power, nyquist
 
 SCHEME = "ngp"  # count fields: one object -> one voxel
 BAND = (16.0, 84.0)  # percentiles of the realisation spread
@@ -28,7 +28,7 @@ class BoxStats:
     """Raw statistics of one prediction box against its truth box.
 
     k [h/Mpc], n_modes, p_ab / p_pred / p_true [(Mpc/h)^3] share one binning; hist_* are counts
-    of voxels holding 0, 1, 2, ... galaxies.
+    of voxels holding 0, 1, 2, ... galaxies; shot_noise_* = L^3 / N_gal [(Mpc/h)^3] (not subtracted).
     """
 
     voxels: VoxelMetrics
@@ -41,6 +41,8 @@ class BoxStats:
     p_true: np.ndarray
     hist_pred: np.ndarray
     hist_true: np.ndarray
+    shot_noise_pred: float = float("nan")
+    shot_noise_true: float = float("nan")
 
 
 def _histogram(field: np.ndarray) -> np.ndarray:
@@ -72,11 +74,14 @@ def box_stats(pred: np.ndarray, truth: np.ndarray, box_size: float) -> BoxStats:
         cp = cross_power(truth, truth, box_size, scheme=SCHEME)
         p_true = cp.p_aa
         p_ab = p_pred = np.full_like(np.asarray(p_true, dtype=np.float64), np.nan)
+    shot = lambda total: box_size ** 3 / total if total > 0 else float("nan")  # noqa: E731
     as_np = lambda a: np.asarray(a.detach().cpu() if hasattr(a, "detach") else a, dtype=np.float64)  # noqa: E731
     return BoxStats(voxels=voxel_metrics(pred, truth), pred_total=float(pred.sum(dtype=np.float64)),
                     truth_total=float(truth.sum(dtype=np.float64)), k=as_np(cp.k), n_modes=as_np(cp.n_modes),
                     p_ab=as_np(p_ab), p_pred=as_np(p_pred), p_true=as_np(p_true),
-                    hist_pred=_histogram(pred), hist_true=_histogram(truth))
+                    hist_pred=_histogram(pred), hist_true=_histogram(truth),
+                    shot_noise_pred=shot(float(pred.sum(dtype=np.float64))),
+                    shot_noise_true=shot(float(truth.sum(dtype=np.float64))))
 
 
 def _pad_sum(hists: Sequence[np.ndarray], length: int) -> np.ndarray:
@@ -112,7 +117,9 @@ def pool(stats: Sequence[BoxStats]) -> dict[str, Any]:
         "galaxies": {"pred_total": pred_total, "truth_total": truth_total,
                      "ratio": pred_total / truth_total if truth_total else float("nan")},
         "power": {"k": stats[0].k, "n_modes": stats[0].n_modes, "p_true": p_true, "p_pred": p_pred,
-                  "p_cross": p_ab, "ratio": ratio, "r": r},
+                  "p_cross": p_ab, "ratio": ratio, "r": r,
+                  "shot_noise_true": float(np.mean([s.shot_noise_true for s in stats])),
+                  "shot_noise_pred": float(np.mean([s.shot_noise_pred for s in stats]))},
         "one_point": {"truth": ht / ht.sum(), "pred": hp / hp.sum()},
     }
 
@@ -137,8 +144,9 @@ def combine(pooled: Sequence[dict[str, Any]]) -> dict[str, Any]:
             m, lo, hi = _band([p[section][key] for p in pooled])
             mean[key], band[key] = float(m), [float(lo), float(hi)]
         out[section], out[f"{section}_band"] = mean, band
-    power = {"k": pooled[0]["power"]["k"], "n_modes": pooled[0]["power"]["n_modes"],
-             "p_true": pooled[0]["power"]["p_true"]}
+    first = pooled[0]["power"]
+    power = {key: first[key] for key in ("k", "n_modes", "p_true", "shot_noise_true")}
+    power["shot_noise_pred"] = float(np.mean([p["power"]["shot_noise_pred"] for p in pooled]))
     for key in ("p_pred", "p_cross", "ratio", "r"):
         power[key], power[f"{key}_p16"], power[f"{key}_p84"] = _band([p["power"][key] for p in pooled])
     out["power"] = power
@@ -185,4 +193,4 @@ def summary(result: dict[str, Any], k_limit: float) -> dict[str, float]:
 
 def k_nyquist(grid: int, box_size: float) -> float:
     """Nyquist wavenumber pi N / L [h/Mpc] of an N^3 grid in a box of side L [Mpc/h]."""
-    return float(np.pi * grid / box_size)
+    return float(nyquist(grid, box_size))

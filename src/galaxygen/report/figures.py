@@ -87,6 +87,9 @@ def power_figure(metrics: Mapping[str, Any]):
     first = next(iter(preds.values()))
     k_true = np.asarray(first["power"]["k"], float)
     top.loglog(k_true, np.asarray(first["power"]["p_true"], float), color="k", lw=2, label="truth")
+    shot = first["power"].get("shot_noise_true")
+    if shot is not None and np.isfinite(shot):
+        top.axhline(shot, color="k", ls="--", lw=1, alpha=0.6, label="truth shot noise $1/\\bar n$")
     for c, (label, res) in zip(colors, preds.items()):
         k = np.asarray(res["power"]["k"], float)
         _band(top, k, res, "p_pred", c, label)
