@@ -13,10 +13,10 @@ from typing import Sequence
 
 from galaxygen import __version__
 from galaxygen.errors import GalaxygenError
-from galaxygen.cli import info, demo, evaluate
+from galaxygen.cli import info, power, evaluate, demo
 
 # Sub-command modules in the order `galaxygen --help` lists them.
-COMMANDS = [info, evaluate, demo]
+COMMANDS = [info, power, evaluate, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
