@@ -47,14 +47,14 @@ def test_shifted_field_decorrelates_at_high_k_keeping_power(tmp_path, truths, tr
     metrics, _ = compute([truth_dir], {"shift": [pred]})
     m = metrics["predictions"]["shift"]
     k, r, ratio = (np.asarray(m["power"][x]) for x in ("k", "r", "ratio"))
-    np.testing.assert_allclose(ratio, 1.0, rtol=1e-9)
+    np.testing.assert_allclose(ratio, 1.0, rtol=1e-6)  # float32 grids: a roll is exact to rounding
     dx = 25.0 / 32
     assert r[0] > 0.97
     assert r[0] == pytest.approx(np.sinc(k[0] * dx / np.pi), abs=0.02)  # shell average of cos(k_x dx)
     high = k > 0.5 * metrics["truth"]["k_limit"]
     assert r[high].max() < r[0] - 0.05
     s = m["summary"]
-    assert s["max_abs_ratio_dev"] < 1e-9
+    assert s["max_abs_ratio_dev"] < 1e-6
     assert s["min_r"] < 0.8 and s["k_at_min_r"] > 0.5 * s["k_limit"]
     assert m["galaxies"]["ratio"] == pytest.approx(1.0)
     assert m["classification"]["recall"] < 0.5  # the galaxies moved off their voxels
