@@ -12,7 +12,7 @@ from galaxygen.demo import STAGES, PartMissing, need
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PARTS = {  # stage -> (module, names) that must be importable for the stage to run
-    "simulate": ("galaxygen.universe.suite", ("simulate_set", "VARIANTS")),
+    "simulate": ("galaxygen.universe.suite", ("simulate_suite", "SimulateConfig")),
     "hod": ("galaxygen.hod.pipeline", ("fit_boxes", "write_fit", "populate_boxes")),
     "two-phase": ("galaxygen.learn.two_phase_task", ("train", "predict")),
     "vdm": ("galaxygen.diffusion.task", ("train", "predict")),

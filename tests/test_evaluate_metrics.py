@@ -85,13 +85,22 @@ def test_realisations_give_mean_and_band(tmp_path, truths, truth_dir):
         for t in truths:
             g = np.where(rng.random(t.galaxies.shape) < frac, t.galaxies, 0).astype(np.float32)
             boxes.append(as_prediction(t, g, model="vdm", realisation=r, realisations=len(keep)))
+    from galaxygen.box import write_box
     folder = tmp_path / "vdm"
     for b in boxes:
-        from galaxygen.box import write_box
         write_box(folder / f"{b.name}_r{b.meta['realisation']}.h5", b)
-    metrics, _ = compute([truth_dir], {"vdm": [folder]})
+    mean_dir = tmp_path / "vdm_mean"
+    for t in truths:  # the mean of the samples, as the diffusion model writes it beside them
+        mean = as_prediction(t, t.galaxies, model="vdm", realisation=-1, realisations=len(keep))
+        mean = mean.replace(meta={**mean.meta, "kind": "mean"})
+        write_box(folder / f"{t.name}_mean.h5", mean)
+        write_box(mean_dir / f"{t.name}_mean.h5", mean)
+    metrics, _ = compute([truth_dir], {"vdm": [folder], "vdm_mean": [mean_dir]})
     m = metrics["predictions"]["vdm"]
     assert m["realisations"] == 3 and len(m["per_realisation"]) == 3
+    assert sorted(m["ignored_files"]) == sorted(str(folder / f"{t.name}_mean.h5") for t in truths)
+    assert metrics["predictions"]["vdm_mean"]["realisations"] == 1
+    assert metrics["predictions"]["vdm_mean"]["classification"]["recall"] == 1.0
     recalls = [p["classification"]["recall"] for p in m["per_realisation"]]
     assert recalls[0] == 1.0 and recalls[0] > recalls[1] > recalls[2]
     assert m["classification"]["recall"] == pytest.approx(np.mean(recalls))

@@ -62,7 +62,6 @@ SIZES: dict[str, DemoSize] = {
     "full": DemoSize(grid=256, particles=256, box_size=25.0, n_train=22, n_test=5, cola_steps=10, pm_steps=40,
                      two_phase_config="two-phase-full.yaml", vdm_config="vdm-full.yaml", vdm_samples=8),
 }
-VARIANTS_FALLBACK = ("A", "B")
 
 
 class PartMissing(Exception):
@@ -128,17 +127,21 @@ def find_config(name: str) -> Path:
 
 def stage_simulate(demo: Demo) -> str:
     """Built-in CV boxes for two surrogate variants (same seeds: same DM, different galaxies)."""
-    suite = need("simulate (galaxygen.universe.suite)", "galaxygen.universe.suite", "simulate_set", "VARIANTS")
+    suite = need("simulate (galaxygen.universe.suite)", "galaxygen.universe.suite", "simulate_suite",
+                 "SimulateConfig")
+    galaxies = need("galaxy surrogate (galaxygen.universe.galaxies)", "galaxygen.universe.galaxies", "VARIANTS")
     s = demo.size
-    demo.variants = tuple(suite.VARIANTS)[:2]
+    demo.variants = tuple(galaxies.VARIANTS)[:2]
     for v in demo.variants:
-        for split, n, seed in (("train", s.n_train, demo.seed), ("test", s.n_test, demo.seed + 10_000)):
+        for split, n, seed in (("train", s.n_train, demo.seed), ("test", s.n_test, demo.seed + 1)):
             folder = demo.path("boxes", v, split)
-            suite.simulate_set(folder, boxes=n, particles=s.particles, grid=s.grid, box_size=s.box_size,
-                               galaxy_model=v, set="cv", seed=seed, cola_steps=s.cola_steps,
-                               pm_steps=s.pm_steps, device=demo.device, name_prefix="CV" if split == "train" else "CVtest")
+            cfg = suite.SimulateConfig(boxes=n, particles=s.particles, grid=s.grid, box_size=s.box_size,
+                                       galaxy_model=v, set="cv", seed=seed, cola_steps=s.cola_steps,
+                                       pm_steps=s.pm_steps, device=demo.device)
+            suite.simulate_suite(folder, cfg)
             (demo.train_dirs if split == "train" else demo.test_dirs)[v] = folder
-    return f"{len(demo.variants)} variants × ({s.n_train} train + {s.n_test} test) boxes of {s.grid}^3"
+    return (f"{' and '.join(demo.variants)}: {s.n_train} training + {s.n_test} test boxes each, "
+            f"{s.particles}^3 particles, {s.grid}^3 voxels, {s.box_size:g} Mpc/h")
 
 
 def _require_boxes(demo: Demo) -> None:
@@ -246,8 +249,7 @@ def run_demo(out: str | Path = "demo-out", size: str = "small", *, overwrite: bo
         raise GalaxygenError(f"--size: {size!r} is not one of {sorted(SIZES)}")
     out = Path(out)
     prepare_out(out, overwrite)
-    demo = Demo(out=out, size_name=size, size=SIZES[size], device=device, seed=seed,
-                variants=VARIANTS_FALLBACK)
+    demo = Demo(out=out, size_name=size, size=SIZES[size], device=device, seed=seed)
     write_json(out / MARKER, {"size": size, "status": "running"}, overwrite=True)
     bar = progress(total=len(STAGES), desc="demo", unit="stage")
     for name, stage in STAGES:

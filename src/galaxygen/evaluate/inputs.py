@@ -43,6 +43,7 @@ class Prediction:
     model: str
     trained_on: str
     realisations: Mapping[int, Mapping[tuple[str, str], Path]]
+    ignored: tuple[Path, ...] = ()  # mean-of-samples boxes set aside beside the samples
 
     @property
     def truth_keys(self) -> list[tuple[str, str]]:
@@ -145,11 +146,16 @@ def group_prediction(label: str, paths: Sequence[str | os.PathLike],
                      truth: Mapping[tuple[str, str], BoxHeader]) -> Prediction:
     """Read the headers of one named prediction, match each box to its truth, group realisations.
 
+    A box with meta ``realisation`` < 0 or ``kind`` = "mean" (the mean of several samples, as the
+    diffusion model writes it) is set aside when samples are present (listed in ``ignored``) and
+    is the prediction when only such boxes are given.
+
     Raises GalaxygenError naming the files for a box with no truth of that name, a grid or box
     size mismatch, two boxes for the same truth box and realisation, or realisations that cover
     different truth boxes.
     """
     reals: dict[int, dict[tuple[str, str], Path]] = {}
+    means: dict[tuple[str, str], Path] = {}
     models, trained = set(), set()
     for path in list_boxes(list(paths)):
         h = read_header(path)
@@ -159,6 +165,14 @@ def group_prediction(label: str, paths: Sequence[str | os.PathLike],
         except (TypeError, ValueError):
             raise BoxFormatError(f"{path}: meta/realisation: expected a 0-based integer, "
                                  f"got {h.meta.get('realisation')!r}") from None
+        if r < 0 or _text(h.meta.get("kind", "")) == "mean":  # the mean of several samples
+            if t.key in means:
+                raise GalaxygenError(f"prediction {label!r}: {means[t.key]} and {path} are both the mean "
+                                     f"of box {t.name!r}")
+            means[t.key] = path
+            models.add(_text(h.meta.get("model", "")))
+            trained.add(_text(h.meta.get("trained_on", "")))
+            continue
         slot = reals.setdefault(r, {})
         if t.key in slot:
             raise GalaxygenError(f"prediction {label!r}: {slot[t.key]} and {path} are both realisation {r} "
@@ -166,6 +180,11 @@ def group_prediction(label: str, paths: Sequence[str | os.PathLike],
         slot[t.key] = path
         models.add(_text(h.meta.get("model", "")))
         trained.add(_text(h.meta.get("trained_on", "")))
+    ignored: tuple[Path, ...] = ()
+    if not reals:  # only means: evaluate them as the prediction
+        reals = {0: means}
+    else:  # samples and their means: the samples are the prediction; pass the means as their own --pred
+        ignored = tuple(means.values())
     cover = {r: set(s) for r, s in reals.items()}
     first = min(cover)
     for r, keys in cover.items():
@@ -176,7 +195,8 @@ def group_prediction(label: str, paths: Sequence[str | os.PathLike],
     model = ",".join(sorted(m for m in models if m)) or label
     trained_on = ",".join(sorted(x for x in trained if x)) or "unknown"
     return Prediction(label=label, model=model, trained_on=trained_on,
-                      realisations={r: dict(sorted(s.items())) for r, s in sorted(reals.items())})
+                      realisations={r: dict(sorted(s.items())) for r, s in sorted(reals.items())},
+                      ignored=ignored)
 
 
 def load_fields(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -139,7 +139,8 @@ def compute(truth_paths: Sequence[str | os.PathLike],
         res.update(model=p.model, family=p.family, trained_on=p.trained_on, tested_on=p.tested_on,
                    boxes=[{"suite": s, "name": n,
                            "files": [str(p.realisations[r][(s, n)]) for r in p.realisations]}
-                          for s, n in p.truth_keys])
+                          for s, n in p.truth_keys],
+                   ignored_files=[str(x) for x in p.ignored])
         res["per_suite"] = {suite: _result(stats[p.label], [k for k in p.truth_keys if k[0] == suite], k_limit)
                             for suite in p.tested_on}
         for sres in res["per_suite"].values():  # keep per-suite entries small: numbers, not curves
