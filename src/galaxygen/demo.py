@@ -55,10 +55,27 @@ class DemoSize:
     hod_realisations: int = 3
 
 
+def _both(prefix_keys: tuple[str, ...], value: str) -> tuple[str, ...]:
+    return tuple(f"{k}={value}" for k in prefix_keys)
+
+
+_TWO_PHASE_TINY = (
+    *_both(("classifier.train.steps", "regressor.train.steps", "classifier.train.eval_every",
+            "regressor.train.eval_every", "classifier.train.checkpoint_every",
+            "regressor.train.checkpoint_every", "classifier.train.log_every", "regressor.train.log_every"), "4"),
+    "classifier.train.warmup_steps=0", "regressor.train.warmup_steps=0",
+    "classifier.train.batch_size=2", "regressor.train.batch_size=2", "classifier.model.width=4",
+    "regressor.model.width=4", "data.crop=8", "infer.tile=16", "infer.halo=8")
+_VDM_TINY = ("train.steps=4", "train.eval_every=4", "train.checkpoint_every=4", "train.log_every=4",
+             "train.warmup_steps=0", "data.crop=16", "model.width=8", "model.groups=4", "validation_crops=1",
+             "sample.steps=4")
+
 SIZES: dict[str, DemoSize] = {
-    "tiny": DemoSize(grid=16, particles=16, box_size=25.0, n_train=3, n_test=1, cola_steps=4, pm_steps=8,
-                     two_phase_set=(), vdm_set=(), vdm_samples=2),
-    "small": DemoSize(grid=64, particles=64, box_size=25.0, n_train=6, n_test=2, cola_steps=8, pm_steps=24),
+    "tiny": DemoSize(grid=16, particles=32, box_size=25.0, n_train=2, n_test=1, cola_steps=3, pm_steps=6,
+                     two_phase_set=_TWO_PHASE_TINY, vdm_set=_VDM_TINY, vdm_samples=2, hod_realisations=2),
+    "small": DemoSize(grid=64, particles=64, box_size=25.0, n_train=6, n_test=2, cola_steps=8, pm_steps=24,
+                      two_phase_set=("classifier.train.steps=200", "regressor.train.steps=200"),
+                      vdm_set=("train.steps=150", "sample.steps=25", "sample.mean=false"), vdm_samples=2),
     "full": DemoSize(grid=256, particles=256, box_size=25.0, n_train=22, n_test=5, cola_steps=10, pm_steps=40,
                      two_phase_config="two-phase-full.yaml", vdm_config="vdm-full.yaml", vdm_samples=8),
 }

@@ -21,6 +21,7 @@ from galaxygen.stats.power import cross_power, nyquist
 
 SCHEME = "ngp"  # count fields: one object -> one voxel
 BAND = (16.0, 84.0)  # percentiles of the realisation spread
+ONE_POINT_MAX = 64  # the one-point histogram's last bin gathers voxels with >= this many galaxies
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,9 @@ class BoxStats:
 
 
 def _histogram(field: np.ndarray) -> np.ndarray:
-    counts = np.rint(np.asarray(field, dtype=np.float64))
-    top = int(counts.max()) if counts.size else 0
-    return np.asarray(one_point(counts.astype(np.float32), max(top, 1)), dtype=np.float64)
+    """Voxels holding 0, 1, ..., ONE_POINT_MAX (and more, in the last bin) galaxies (rounded)."""
+    top = float(np.rint(np.max(field))) if np.size(field) else 0.0
+    return np.asarray(one_point(field, int(min(max(top, 1.0), ONE_POINT_MAX))), dtype=np.float64)
 
 
 def box_stats(pred: np.ndarray, truth: np.ndarray, box_size: float) -> BoxStats:

@@ -101,7 +101,7 @@ def power_figure(metrics: Mapping[str, Any]):
     bottom.set_ylabel(r"$P_\mathrm{pred}/P_\mathrm{true}$")
     bottom.set_xlabel(r"$k$ [$h\,\mathrm{Mpc}^{-1}$]")
     bottom.set_xscale("log")
-    top.legend(fontsize=8)
+    top.legend(fontsize=8, loc="upper right")
     return fig
 
 
@@ -117,7 +117,7 @@ def correlation_figure(metrics: Mapping[str, Any]):
     ax.set_xscale("log")
     ax.set_xlabel(r"$k$ [$h\,\mathrm{Mpc}^{-1}$]")
     ax.set_ylabel(r"$r(k) = P_\times / \sqrt{P_\mathrm{pred} P_\mathrm{true}}$")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")
     return fig
 
 
@@ -137,7 +137,7 @@ def one_point_figure(metrics: Mapping[str, Any]):
     ax.set_yscale("log")
     ax.set_xlabel("galaxies per voxel")
     ax.set_ylabel("fraction of voxels")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")
     return fig
 
 
