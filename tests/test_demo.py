@@ -72,10 +72,10 @@ def test_demo_refuses_to_clear_a_foreign_folder(tmp_path, capsys):
     assert (tmp_path / "mine.txt").read_text() == "keep me"
 
 
-def test_demo_hod_and_evaluate_stages_on_hand_made_boxes(tmp_path, make_box):
-    """The HOD and evaluate stages on small hand-made boxes of two suites (whatever simulate's state)."""
+def test_demo_model_stages_on_hand_made_boxes(tmp_path, make_box):
+    """The HOD, two-phase and evaluate stages on small hand-made boxes of two suites (before simulate lands)."""
     from galaxygen.box import write_box
-    from galaxygen.demo import SIZES, Demo, stage_evaluate, stage_hod
+    from galaxygen.demo import SIZES, Demo, stage_evaluate, stage_hod, stage_two_phase
 
     if not _available("hod"):
         pytest.skip("the HOD is not available yet")
@@ -91,6 +91,9 @@ def test_demo_hod_and_evaluate_stages_on_hand_made_boxes(tmp_path, make_box):
             (demo.train_dirs if split == "train" else demo.test_dirs)[v] = folder
     stage_hod(demo)
     assert set(demo.predictions) == {"hod_A", "hod_B"}
+    if _available("two-phase"):
+        stage_two_phase(demo)
+        assert {"two-phase_A", "two-phase_B"} <= set(demo.predictions)
     stage_evaluate(demo)
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     n_real = SIZES["tiny"].hod_realisations
@@ -99,6 +102,7 @@ def test_demo_hod_and_evaluate_stages_on_hand_made_boxes(tmp_path, make_box):
         assert res["model"].startswith("hod:") and res["realisations"] == n_real
         assert res["trained_on"] == label[-1] and res["tested_on"] == ["A", "B"]
         assert res["classification"]["tp"] > 0
-    mat = metrics["cross_matrix"]["hod"]
-    assert mat["rows_trained_on"] == ["A", "B"] and mat["cols_tested_on"] == ["A", "B"]
+    for family in ("hod", "two-phase") if _available("two-phase") else ("hod",):
+        mat = metrics["cross_matrix"][family]
+        assert mat["rows_trained_on"] == ["A", "B"] and mat["cols_tested_on"] == ["A", "B"]
     assert (tmp_path / "report" / "report.html").is_file()
