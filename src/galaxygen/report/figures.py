@@ -84,17 +84,26 @@ def power_figure(metrics: Mapping[str, Any]):
     fig = _figure(6.5, 6.0)
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
     colors = _colors(len(preds))
-    first = next(iter(preds.values()))
-    k_true = np.asarray(first["power"]["k"], float)
-    top.loglog(k_true, np.asarray(first["power"]["p_true"], float), color="k", lw=2, label="truth")
+    truths: dict[tuple, Mapping[str, Any]] = {}  # one truth curve per set of tested-on suites
+    for res in preds.values():
+        truths.setdefault(tuple(res["tested_on"]), res)
+    for i, (suites, res) in enumerate(truths.items()):
+        label = "truth" if len(truths) == 1 else f"truth ({', '.join(suites)})"
+        top.loglog(np.asarray(res["power"]["k"], float), np.asarray(res["power"]["p_true"], float), color="k",
+                   lw=2, ls=("-", "--", ":", "-.")[i % 4], label=label)
+    first = next(iter(truths.values()))
     shot = first["power"].get("shot_noise_true")
     if shot is not None and np.isfinite(shot):
-        top.axhline(shot, color="k", ls="--", lw=1, alpha=0.6, label="truth shot noise $1/\\bar n$")
+        top.axhline(shot, color="0.5", ls="--", lw=1, label="truth shot noise $1/\\bar n$")
     for c, (label, res) in zip(colors, preds.items()):
         k = np.asarray(res["power"]["k"], float)
         _band(top, k, res, "p_pred", c, label)
         _band(bottom, k, res, "ratio", c, label)
     bottom.axhline(1.0, color="k", lw=1)
+    ratios = np.concatenate([np.asarray(r["power"]["ratio"], float) for r in preds.values()])
+    ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
+    if ratios.size and (ratios.max() > 3 or ratios.min() < 1 / 3):
+        bottom.set_yscale("log")
     for ax in (top, bottom):
         _k_limit(ax, metrics)
     top.set_ylabel(r"$P(k)$ [$(h^{-1}\mathrm{Mpc})^3$]")
