@@ -10,7 +10,7 @@ Stages (each a small function of the shared `Demo` state, calling the parts' lib
 5. evaluate  every prediction against the truth: metrics.json, figures, report.html.
 
 A stage whose part is not installed says "<part>: not yet available" and the demo goes on; stages
-that need its output are then skipped with the reason. Sizes: ``tiny`` (tests, about a minute),
+that need its output are then skipped with the reason. Sizes: ``tiny`` (tests, about two minutes),
 ``small`` (2 CPU cores, under 15 minutes), ``full`` (the design's scale, for a GPU).
 """
 

@@ -14,7 +14,7 @@ def register(sub) -> None:
                     "are reported as 'not yet available' and skipped.")
     p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
     p.add_argument("--size", choices=("tiny", "small", "full"), default="small",
-                   help="tiny: 16^3 voxels, about a minute (tests); small: 64^3 voxels in a 25 Mpc/h box, "
+                   help="tiny: 16^3 voxels, about two minutes (tests); small: 64^3 voxels in a 25 Mpc/h box, "
                         "under 15 minutes on 2 CPU cores; full: 256^3 voxels, the design's scale, for a GPU "
                         "(default: small)")
     p.add_argument("--seed", type=int, default=0, help="base random seed of the simulations and samples (default 0)")

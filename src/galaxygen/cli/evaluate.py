@@ -15,7 +15,7 @@ def register(sub) -> None:
                     "window deconvolved, one-point histograms, summaries over k below half the grid Nyquist, "
                     "and the cross-prediction matrix by the predictions' meta 'trained_on' and the truth "
                     "suite), PNG figures and report.html into --out. Several realisations of one "
-                    "prediction (meta 'realisation') give means and 16-84 %% bands.")
+                    "prediction (meta 'realisation') give means and 16-84 % bands.")
     p.add_argument("--truth", nargs="+", required=True, metavar="BOX",
                    help="truth box files or folders of *.h5 box files")
     p.add_argument("--pred", nargs="+", action="append", required=True, metavar="NAME=BOX",
