@@ -22,6 +22,8 @@ Halo properties (numba, one pass over members grouped by halo):
   mu(c x) / mu(c) = 1/2 with x = r_half / R200, mu(y) = ln(1+y) - y/(1+y) (Navarro, Frenk &
   White 1997, astro-ph/9611107); a formation proxy (early-forming halos are more concentrated,
   Wechsler et al. 2002, astro-ph/0108151), noisy for halos of few particles, clipped to [1, 100].
+  FoF drops the sparse outskirts near R200 (b = 0.2 links at ~81x the mean density), which
+  shrinks r_half: for sampled NFW halos the estimate runs ~30 % above the true c, monotonically.
 * ``environment``: overdensity rho/rho_mean - 1 of all particles smoothed by a Gaussian of
   ``environment_smoothing`` Mpc/h, read at the halo centre.
 """
@@ -120,8 +122,35 @@ def _cells_touch(spos, s0, e0, s1, e1, box_size, ll2):
 
 
 @numba.njit(cache=True)
-def _link_cells(spos, cell_start, cell_key, row_start, m, stencil, box_size, ll2):
-    """Union-find over occupied cells; returns the root cell of every cell."""
+def _link_range(spos, cell_start, cell_key, parent, a, ra, lo, hi, klo, khi, box_size, ll2):
+    """Link cell a (root ra) with the cells of keys in [klo, khi] among cell_key[lo:hi]; new root."""
+    while lo < hi:  # first cell with key >= klo
+        mid = (lo + hi) // 2
+        if cell_key[mid] < klo:
+            lo = mid + 1
+        else:
+            hi = mid
+    b = lo
+    while b < cell_key.shape[0] and cell_key[b] <= khi:
+        if b != a:
+            rb = _find(parent, b)
+            if rb != ra and _cells_touch(spos, cell_start[a], cell_start[a + 1], cell_start[b],
+                                         cell_start[b + 1], box_size, ll2):
+                if ra < rb:
+                    parent[rb] = ra
+                else:
+                    parent[ra] = rb
+                    ra = rb
+        b += 1
+    return ra
+
+
+@numba.njit(cache=True)
+def _link_cells(spos, cell_start, cell_key, row_start, m, rows, box_size, ll2):
+    """Union-find over occupied cells; returns the root cell of every cell.
+
+    rows : (r, 4) int64, stencil rows (dx, dy, dz_lo, dz_hi) of the half stencil.
+    """
     n_cells = cell_key.shape[0]
     parent = np.arange(n_cells)
     for a in range(n_cells):
@@ -129,34 +158,28 @@ def _link_cells(spos, cell_start, cell_key, row_start, m, stencil, box_size, ll2
         ix = key // (m * m)
         iy = (key // m) % m
         iz = key % m
-        for s in range(stencil.shape[0]):
-            jx = (ix + stencil[s, 0]) % m
-            jy = (iy + stencil[s, 1]) % m
-            row = jx * m + jy
+        ra = _find(parent, a)
+        for s in range(rows.shape[0]):
+            row = ((ix + rows[s, 0]) % m) * m + (iy + rows[s, 1]) % m
             lo = row_start[row]
             hi = row_start[row + 1]
             if lo == hi:
                 continue
-            jkey = row * m + (iz + stencil[s, 2]) % m
-            # binary search of jkey in the (short) row
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if cell_key[mid] < jkey:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo >= row_start[row + 1] or cell_key[lo] != jkey or lo == a:
-                continue
-            ra = _find(parent, a)
-            rb = _find(parent, lo)
-            if ra == rb:
-                continue
-            if _cells_touch(spos, cell_start[a], cell_start[a + 1], cell_start[lo], cell_start[lo + 1],
-                            box_size, ll2):
-                if ra < rb:
-                    parent[rb] = ra
-                else:
-                    parent[ra] = rb
+            zlo = iz + rows[s, 2]
+            zhi = iz + rows[s, 3]
+            if zhi - zlo + 1 >= m:  # the row wraps onto itself: every cell of it
+                ra = _link_range(spos, cell_start, cell_key, parent, a, ra, lo, hi, row * m,
+                                 row * m + m - 1, box_size, ll2)
+            elif zlo < 0 or zhi >= m:  # two pieces across the periodic boundary
+                zl = zlo % m
+                zh = zhi % m
+                ra = _link_range(spos, cell_start, cell_key, parent, a, ra, lo, hi, row * m + zl,
+                                 row * m + m - 1, box_size, ll2)
+                ra = _link_range(spos, cell_start, cell_key, parent, a, ra, lo, hi, row * m,
+                                 row * m + zh, box_size, ll2)
+            else:
+                ra = _link_range(spos, cell_start, cell_key, parent, a, ra, lo, hi, row * m + zlo,
+                                 row * m + zhi, box_size, ll2)
     for a in range(n_cells):
         parent[a] = _find(parent, a)
     return parent
@@ -195,19 +218,21 @@ def _group_labels(parent, cell_start, order, min_members):
     return labels
 
 
-def _stencil(cell: float, ll: float) -> np.ndarray:
-    """Half of the cell offsets whose closest points are within ll (self excluded)."""
+def _stencil_rows(cell: float, ll: float) -> np.ndarray:
+    """Half of the cell offsets whose closest points are within ll, as rows (dx, dy, dz_lo, dz_hi).
+
+    Offsets (dx, dy, dz) > (0, 0, 0) lexicographically, so each pair of cells is visited once.
+    """
     reach = int(math.ceil(ll / cell))
+    gap = lambda d: max(abs(d) - 1, 0) ** 2  # noqa: E731  (closest distance, in cells, squared)
     out = []
-    for dx in range(-reach, reach + 1):
-        for dy in range(-reach, reach + 1):
-            for dz in range(-reach, reach + 1):
-                if (dx, dy, dz) <= (0, 0, 0):
-                    continue
-                gap = sum(max(abs(d) - 1, 0) ** 2 for d in (dx, dy, dz)) * cell * cell
-                if gap <= ll * ll:
-                    out.append((dx, dy, dz))
-    return np.array(out, dtype=np.int64).reshape(-1, 3)
+    for dx in range(0, reach + 1):
+        for dy in range(-reach if dx > 0 else 0, reach + 1):
+            dzs = [dz for dz in range(-reach, reach + 1)
+                   if (dx, dy, dz) > (0, 0, 0) and (gap(dx) + gap(dy) + gap(dz)) * cell * cell <= ll * ll]
+            if dzs:
+                out.append((dx, dy, min(dzs), max(dzs)))
+    return np.array(out, dtype=np.int64).reshape(-1, 4)
 
 
 def fof_labels(pos, box_size: float, link_length: float, min_members: int = 20) -> np.ndarray:
@@ -246,8 +271,8 @@ def fof_labels(pos, box_size: float, link_length: float, min_members: int = 20) 
     order = np.argsort(keys, kind="stable")
     spos, cell_start, cell_key, row_start = _cell_tables(keys, order, pos, m)
     del keys
-    stencil = _stencil(cell, link_length)
-    parent = _link_cells(spos, cell_start, cell_key, row_start, m, stencil, float(box_size),
+    rows = _stencil_rows(cell, link_length)
+    parent = _link_cells(spos, cell_start, cell_key, row_start, m, rows, float(box_size),
                          float(link_length) ** 2)
     return _group_labels(parent, cell_start, order, int(min_members))
 
