@@ -165,6 +165,11 @@ def test_match_hosts_is_periodic_and_respects_the_radius():
     radius = np.array([0.5, 0.4, 1.0])
     assert match_hosts(hosts, radius, halo_pos, BOX).tolist() == [0, -1, -1]
     assert match_hosts(hosts, radius * 2, halo_pos, BOX).tolist() == [0, 1, -1]
+    # overlapping spheres: the halos' own radii count too; the nearest overlapping one wins
+    assert match_hosts(hosts, radius, halo_pos, BOX, halo_radius=np.array([0.1, 0.2])).tolist() == [0, 1, -1]
+    two = np.array([[10.0, 10.0, 10.0], [10.6, 10.0, 10.0]])
+    assert match_hosts(np.array([[10.4, 10, 10]]), np.array([0.1]), two, BOX,
+                       halo_radius=np.array([1.0, 0.3])).tolist() == [1]
 
 
 def test_mass_unit_scales_with_resolution():

@@ -36,6 +36,8 @@ def register(sub) -> None:
     p.add_argument("--cola-steps", type=int, default=10, metavar="n", help="COLA time steps (default: 10)")
     p.add_argument("--pm-steps", type=int, default=40, metavar="n", help="PM time steps (default: 40)")
     p.add_argument("--z-start", type=float, default=49.0, help="redshift of the 2LPT initial conditions (default: 49)")
+    p.add_argument("--power-spectrum", choices=("camb", "eh"), default="camb",
+                   help="linear spectrum of the ICs: camb, or the Eisenstein & Hu fit (fast) (default: camb)")
     p.add_argument("--workers", type=int, default=1, metavar="W",
                    help="boxes simulated in parallel processes (default: 1)")
     p.add_argument("--velocities", action="store_true",
@@ -56,6 +58,7 @@ def run(args) -> int:
     cfg = SimulateConfig(boxes=args.boxes, particles=args.particles, grid=args.grid, box_size=args.box_size,
                          redshift=args.redshift, galaxy_model=args.galaxy_model, set=args.set_, seed=args.seed,
                          cola_steps=args.cola_steps, pm_steps=args.pm_steps, z_start=args.z_start,
+                         power=args.power_spectrum,
                          workers=args.workers, device=args.device, velocities=args.velocities,
                          max_members_stored=args.members_stored or None, overwrite=args.overwrite)
     emit_json(simulate_suite(args.out_dir, cfg))

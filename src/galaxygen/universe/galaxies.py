@@ -268,20 +268,26 @@ def populate(halos: dict, box_size: float, variant: SurrogateVariant | str, para
             "host_mass": mass[host]}
 
 
-def match_hosts(gal_host_pos: np.ndarray, gal_host_radius: np.ndarray, halo_pos: np.ndarray,
-                box_size: float) -> np.ndarray:
-    """Row of the nearest halo in `halo_pos` within each host's radius (periodic), else -1.
+def match_hosts(host_pos: np.ndarray, host_radius: np.ndarray, halo_pos: np.ndarray, box_size: float,
+                halo_radius: np.ndarray | None = None, k: int = 8) -> np.ndarray:
+    """Row of the halo in `halo_pos` that matches each host, else -1 (periodic).
 
-    Used to point galaxies, drawn on the accurate (PM) run's halos, at the halos of the cheap run
-    stored in the same box file.
+    The match is the nearest of the `k` nearest halo centres closer than ``host_radius +
+    halo_radius`` (the two R200 spheres overlap; ``halo_radius`` = 0 when not given). Used to point
+    galaxies, drawn on the accurate (PM) run's halos, at the cheap run's halos stored in the same box.
     """
     from scipy.spatial import cKDTree
 
-    out = np.full(len(gal_host_pos), -1, dtype=np.int64)
-    if len(gal_host_pos) == 0 or len(halo_pos) == 0:
+    out = np.full(len(host_pos), -1, dtype=np.int64)
+    if len(host_pos) == 0 or len(halo_pos) == 0:
         return out
+    halo_radius = np.zeros(len(halo_pos)) if halo_radius is None else np.asarray(halo_radius, np.float64)
     tree = cKDTree(np.mod(np.asarray(halo_pos, np.float64), box_size), boxsize=box_size)
-    dist, idx = tree.query(np.mod(np.asarray(gal_host_pos, np.float64), box_size), k=1)
-    ok = dist <= np.asarray(gal_host_radius)
-    out[ok] = idx[ok]
+    k = min(k, len(halo_pos))
+    dist, idx = tree.query(np.mod(np.asarray(host_pos, np.float64), box_size), k=k)
+    dist, idx = dist.reshape(len(host_pos), k), idx.reshape(len(host_pos), k)
+    ok = dist <= np.asarray(host_radius, np.float64)[:, None] + halo_radius[idx]
+    first = np.argmax(ok, axis=1)  # neighbours come sorted by distance
+    has = ok.any(axis=1)
+    out[has] = idx[has, first[has]]
     return out

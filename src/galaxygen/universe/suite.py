@@ -4,7 +4,7 @@ Per box (DESIGN.md): 2LPT initial conditions -> cheap COLA run (the DM input: ``
 counts, optional ``fields/dm_velocity``, FoF halos -> ``catalogs/halos``) -> accurate PM run from
 the same ICs -> FoF halos -> galaxy-formation surrogate -> ``catalogs/galaxies`` and
 ``fields/galaxies`` (NGP counts). Each galaxy's ``host_halo`` points at the COLA halo whose centre
-lies nearest its PM host (within the PM host's R200, periodic), -1 if none; ``host_mass`` keeps the
+lies nearest its PM host among those whose R200 sphere overlaps the PM host's (periodic), -1 if none; ``host_mass`` keeps the
 PM host's mass. Boxes are written atomically as ``OUT_DIR/<name>.h5``, so an interrupted run
 resumes by skipping the boxes already there; ``params.csv`` lists the whole set.
 """
@@ -54,6 +54,7 @@ class SimulateConfig:
     cola_steps: int = 10
     pm_steps: int = 40
     z_start: float = 49.0
+    power: Literal["camb", "eh"] = "camb"
     mesh_factor: int = 2
     workers: int = 1
     device: str = "auto"
@@ -72,6 +73,7 @@ class SimulateConfig:
         require(self.box_size > 0, f"box_size: expected > 0 Mpc/h, got {self.box_size}")
         require(0 <= self.redshift < self.z_start, f"redshift: expected in [0, z_start={self.z_start}), got {self.redshift}")
         require(self.set in ("cv", "lh"), f"set: expected cv or lh, got {self.set!r}")
+        require(self.power in ("camb", "eh"), f"power: expected camb or eh, got {self.power!r}")
         require(self.cola_steps >= 1 and self.pm_steps >= 1, "cola_steps and pm_steps must be >= 1")
         require(self.workers >= 1, f"workers: expected >= 1, got {self.workers}")
         require(0 < self.linking_length < 1, f"linking_length: expected in (0, 1), got {self.linking_length}")
@@ -132,6 +134,7 @@ def _provenance(cfg: SimulateConfig, row: dict) -> dict:
     ic_seed, gal_seed = box_seeds(cfg.seed, int(row["index"]))
     return {"generator": f"galaxygen {__version__} simulate", "particles": cfg.particles,
             "cola_steps": cfg.cola_steps, "pm_steps": cfg.pm_steps, "z_start": cfg.z_start,
+            "power_spectrum": cfg.power,
             "mesh_factor": cfg.mesh_factor, "galaxy_model": cfg.galaxy_model,
             "galaxy_model_kind": "surrogate (stochastic galaxy model on PM halos; not hydrodynamics)",
             "galaxy_model_description": get_variant(cfg.galaxy_model).description,
@@ -161,7 +164,8 @@ def simulate_box(cfg: SimulateConfig, row: dict, stage: Callable[[str], None] | 
     meta = _provenance(cfg, row)
     n, L, grid = cfg.particles, cfg.box_size, cfg.voxels
     cosmo = Cosmology(omega_m=row["omega_m"], sigma_8=row["sigma_8"])
-    ics = initial_conditions(cosmo, n, L, meta["ic_seed"], z_start=cfg.z_start, device=dev)
+    ics = initial_conditions(cosmo, n, L, meta["ic_seed"], z_start=cfg.z_start, device=dev,
+                             method=cfg.power)
     done(STAGES[0])
     cola = run_cola(ics, cosmo, steps=cfg.cola_steps, mesh_factor=cfg.mesh_factor, z_final=cfg.redshift,
                     device=dev)
@@ -189,7 +193,8 @@ def simulate_box(cfg: SimulateConfig, row: dict, stage: Callable[[str], None] | 
     gal = populate(pm_halos, L, get_variant(cfg.galaxy_model), params, rng,
                    mass_unit=mass_unit_for(L, n, cfg.min_members))
     host = gal.pop("host")
-    gal["host_halo"] = match_hosts(pm_halos["pos"][host], pm_halos["radius"][host], halos["pos"], L)
+    gal["host_halo"] = match_hosts(pm_halos["pos"][host], pm_halos["radius"][host], halos["pos"], L,
+                                   halos["radius"])
     galaxies = _to_numpy(paint(gal["pos"], grid, L, scheme="ngp")).astype(np.float32)
     done(STAGES[5])
     meta.update(n_halos_cola=len(halos["mass"]), n_halos_pm=len(pm_halos["mass"]),
@@ -200,8 +205,8 @@ def simulate_box(cfg: SimulateConfig, row: dict, stage: Callable[[str], None] | 
                dm_velocity=dm_velocity, halos=halos, galaxy_catalog=gal, meta=meta)
 
 
-_IDENTITY = ("particles", "cola_steps", "pm_steps", "z_start", "mesh_factor", "galaxy_model", "ic_seed",
-             "galaxy_seed", "linking_length", "min_members")
+_IDENTITY = ("particles", "cola_steps", "pm_steps", "z_start", "power_spectrum", "mesh_factor",
+             "galaxy_model", "ic_seed", "galaxy_seed", "linking_length", "min_members")
 
 
 def _finished(path: Path, cfg: SimulateConfig, row: dict) -> bool:
