@@ -135,7 +135,10 @@ def mass_unit_for(box_size: float, n_particles: int, min_members: int = 20) -> f
 
 
 def conditional_scores(mass: np.ndarray, x: np.ndarray, group: int = 50) -> np.ndarray:
-    """Normal score of `x` among halos of similar mass (groups of `group` in mass order).
+    """Normal score of `x` among halos of similar mass (consecutive groups in mass order).
+
+    Groups hold about `group` halos, fewer (down to 10) for catalogues of under 10 `group` halos,
+    so that small boxes still compare halos of similar mass.
 
     Returns Phi^-1((rank + 1/2) / n_group) within each group: N(0, 1)-distributed at every mass,
     independent of mass by construction (Hearin et al. 2016's conditional percentiles). NaN in `x`
@@ -146,6 +149,7 @@ def conditional_scores(mass: np.ndarray, x: np.ndarray, group: int = 50) -> np.n
     if n == 0:
         return out
     order = np.argsort(mass, kind="stable")
+    group = int(np.clip(n // 10, 10, group))
     n_groups = max(1, n // group)
     for chunk in np.array_split(order, n_groups):
         vals = x[chunk]
