@@ -189,3 +189,18 @@ def test_mass_function_matches_colossus_watson13_fof():
     assert expected.min() > 10  # the comparison is meaningful in every bin
     assert np.all(np.abs(chi) < 3.0), (counts, expected)
     assert abs(counts.sum() - expected.sum()) < 3 * math.sqrt(expected.sum()), (counts, expected)
+
+
+def test_torch_input_and_unwrapped_positions_give_the_same_halos():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    box = 10.0
+    centres = rng.uniform(0, box, size=(5, 3))
+    pos = np.mod(centres[rng.integers(0, 5, 600)] + rng.normal(0, 0.15, (600, 3)), box).astype(np.float32)
+    ref = find_halos(pos, box, 2.0, environment_smoothing=0)
+    shifted = pos + box * rng.integers(-1, 2, size=pos.shape).astype(np.float32)  # images of the box
+    got = find_halos(torch.from_numpy(shifted), box, 2.0, environment_smoothing=0)
+    assert np.array_equal(got["n_particles"], ref["n_particles"])
+    d = np.mod(got["pos"] - ref["pos"] + box / 2, box) - box / 2
+    assert np.abs(d).max() < 1e-3
+    assert np.all((got["member_pos"] >= 0) & (got["member_pos"] < box))

@@ -9,7 +9,8 @@ of side ``c <= ll / sqrt(3)``, so the members of one cell are always friends and
 linking. Occupied cells are sorted by key, a row table finds the neighbouring cells of the
 (at most 5x5x5) stencil, and a union-find over cells joins two cells as soon as one pair of
 their particles is closer than ``ll``; cells already in one group are never compared. No pair list
-is ever built: memory is O(n) (about 60 bytes per particle) and the time is nearly linear.
+is ever built: memory is O(n) (about 100 bytes per particle at the peak of `find_halos`) and the
+time is nearly linear.
 
 Halo properties (numba, one pass over members grouped by halo):
 
@@ -298,19 +299,23 @@ def _group_members(labels, n_halos):
 
 
 @numba.njit(cache=True)
+def _nfw_half_ratio(c, x):
+    """mu(c x) / mu(c): NFW mass fraction inside x R200 for concentration c."""
+    y = c * x
+    return (math.log1p(y) - y / (1 + y)) / (math.log1p(c) - c / (1 + c))
+
+
+@numba.njit(cache=True)
 def _nfw_c_from_half(x):
     """NFW concentration c with mu(c x)/mu(c) = 1/2; x = r_half/R200 (the ratio grows with c)."""
     lo, hi = 1.0, 100.0
-    def ratio(c):
-        y = c * x
-        return (math.log1p(y) - y / (1 + y)) / (math.log1p(c) - c / (1 + c))
-    if ratio(lo) >= 0.5:
+    if _nfw_half_ratio(lo, x) >= 0.5:
         return lo
-    if ratio(hi) <= 0.5:
+    if _nfw_half_ratio(hi, x) <= 0.5:
         return hi
     for _ in range(50):
         mid = math.sqrt(lo * hi)
-        if ratio(mid) > 0.5:
+        if _nfw_half_ratio(mid, x) > 0.5:
             hi = mid
         else:
             lo = mid
