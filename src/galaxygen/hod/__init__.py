@@ -1,0 +1,7 @@
+"""The HOD baseline: occupation models, fits on training boxes, populated prediction boxes.
+
+Modules: `models` (seed3, central-satellite, zheng07; registry ``MODELS``), `populate` (galaxy
+placement, NFW, prediction boxes), `matching` (galaxy → host halo), `fit` (maximum likelihood with
+the number density imposed), `fit_pk` (χ² on the large-scale P(k)), `pipeline` (box files and
+hod.json). See docs/hod.md.
+"""

@@ -1,0 +1,185 @@
+"""CAMELS simulations -> box files: N-body twin = input, hydro Subfind galaxies = target.
+
+For each simulation ``<Set>_<i>`` of a hydro suite (Villaescusa-Navarro et al. arXiv:2010.00619):
+
+* ``fields/dm``: NGP counts per voxel of the DM particles of the N-body twin ``<Suite>_DM``,
+  read in chunks (kpc/h -> Mpc/h); with `velocities`, ``fields/dm_velocity`` = mean DM peculiar
+  velocity per voxel [km/s] (snapshot velocities x sqrt(a)).
+* ``catalogs/halos``: the twin's FoF groups from its Subfind file when present
+  (``source_halos = "subfind"``), else galaxygen's own FoF (b = 0.2, >= 20 members) on the twin's
+  particles (``source_halos = "galaxygen-fof"``).
+* ``catalogs/galaxies`` and ``fields/galaxies`` (NGP counts): subhalos of the hydro run with at
+  least `min_star_particles` star particles, or stellar mass >= `min_stellar_mass`. ``host_halo``
+  is the N-body halo whose centre is nearest to the galaxy among those within their own radius
+  (R_200c) of it, -1 if none: hydro and N-body halos are different objects, so this matching by
+  position is how a galaxy is tied to the DM-only halo a user of N-body data would see.
+* params from the ``CosmoAstroSeed_<Suite>_L25n256_<Set>.txt`` file, parsed by its header line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from galaxygen.box import Box
+from galaxygen.config import require
+from galaxygen.ingest.hdf5 import IngestError
+from galaxygen.ingest.layout import SimFiles, discover, locate
+from galaxygen.ingest.params import find_params_file, params_for, parse_params
+from galaxygen.ingest.runner import IngestReport, run_boxes
+from galaxygen.ingest.snapshot import paint_snapshot, read_header
+from galaxygen.ingest.subfind import match_hosts, radius_from_mass, read_galaxies, read_halos
+
+MAX_MEMBERS = 100  # member particles kept per FoF halo in the box file (an even stride through them)
+
+
+@dataclass(frozen=True)
+class CamelsIngestConfig:
+    """Options of `ingest_camels` (see ``galaxygen ingest camels --help``).
+
+    Attributes
+    ----------
+    suite : hydro suite, e.g. "IllustrisTNG", "SIMBA", "Astrid"; the twin is ``suite + "_DM"``
+    set_name : simulation set, e.g. "CV", "LH", "1P", "EX"
+    sims : indices i of ``<Set>_<i>`` to ingest; None = every simulation of the set found
+    snapshot : snapshot number; None = the one at `redshift` (090 or 033 at z = 0)
+    redshift : wanted redshift when `snapshot` is None
+    grid : voxels per side N
+    min_star_particles : galaxy cut on ``SubhaloLenType[:, 4]`` (used when min_stellar_mass is None)
+    min_stellar_mass : galaxy cut on ``SubhaloMassType[:, 4]`` [Msun/h], replaces the particle cut
+    params_file : explicit parameter file; None = search the suite's tree
+    velocities : also store the mean DM velocity per voxel [km/s]
+    overwrite : rewrite existing box files (default: skip them, i.e. resume)
+    chunk_particles : particles read per chunk (memory bound)
+    """
+
+    suite: str
+    set_name: str = "CV"
+    sims: tuple[int, ...] | None = None
+    snapshot: int | None = None
+    redshift: float = 0.0
+    grid: int = 256
+    min_star_particles: int = 20
+    min_stellar_mass: float | None = None
+    params_file: str | None = None
+    velocities: bool = False
+    overwrite: bool = False
+    chunk_particles: int = 1 << 22
+
+    def __post_init__(self) -> None:
+        require(bool(self.suite) and not self.suite.endswith("_DM"),
+                f"suite: give the hydro suite (e.g. IllustrisTNG), not {self.suite!r}; its N-body twin is found by itself")
+        require(bool(self.set_name), "set: must not be empty")
+        require(self.grid >= 1, f"grid: expected a positive voxel count per side, got {self.grid}")
+        require(self.min_star_particles >= 1, f"min_star_particles: expected >= 1, got {self.min_star_particles}")
+        require(self.min_stellar_mass is None or self.min_stellar_mass > 0,
+                f"min_stellar_mass: expected a positive mass in Msun/h, got {self.min_stellar_mass}")
+        require(self.chunk_particles >= 1, "chunk_particles: expected >= 1")
+        require(self.snapshot is None or self.snapshot >= 0, f"snapshot: expected >= 0, got {self.snapshot}")
+
+    @property
+    def cut(self) -> str:
+        """The galaxy cut in words (stored in the box meta)."""
+        if self.min_stellar_mass is not None:
+            return f"SubhaloMassType[:,4] >= {self.min_stellar_mass:g} Msun/h"
+        return f"SubhaloLenType[:,4] >= {self.min_star_particles}"
+
+
+def ingest_simulation(files: SimFiles, cfg: CamelsIngestConfig, params: dict[str, float],
+                      params_path: Path | None = None) -> Box:
+    """Build the box of one simulation from its located files (see the module docstring)."""
+    from galaxygen.mesh import paint
+
+    header = read_header(files.dm_snapshot)
+    if "omega_m" in params and abs(params["omega_m"] - header.omega_m) > 5e-3:
+        raise IngestError(f"{params_path}: Omega_m = {params['omega_m']:g} for {files.name} but the snapshot "
+                          f"{files.dm_snapshot} has Omega0 = {header.omega_m:g}: wrong parameter file or row")
+    fof = files.dm_groups is None
+    counts, velocity, positions = paint_snapshot(header, cfg.grid, velocities=cfg.velocities,
+                                                 chunk=cfg.chunk_particles, keep_positions=fof,
+                                                 desc=f"{files.name} particles")
+    if fof:
+        from galaxygen.universe.fof import find_halos
+
+        halos = dict(find_halos(positions, header.box_size, header.particle_mass, linking_length=0.2, min_members=20,
+                                max_members_stored=MAX_MEMBERS))
+        del positions
+        radius = np.asarray(halos["radius"]) if "radius" in halos else radius_from_mass(halos["mass"])
+    else:
+        halos = read_halos(files.dm_groups, header.box_size)
+        radius = halos["radius"]
+    gal = read_galaxies(files.hydro_groups, header.box_size, min_star_particles=cfg.min_star_particles,
+                        min_stellar_mass=cfg.min_stellar_mass)
+    gal["host_halo"] = match_hosts(gal["pos"], halos["pos"], radius, header.box_size)
+    galaxies = np.asarray(_np(paint(gal["pos"].astype(np.float64), cfg.grid, header.box_size, scheme="ngp")),
+                          dtype=np.float32) if len(gal["pos"]) else np.zeros((cfg.grid,) * 3, np.float32)
+    meta = {
+        "dm_snapshot": str(files.dm_snapshot),
+        "dm_snapshot_files": int(len(header.parts)),
+        "dm_groups": str(files.dm_groups) if files.dm_groups else "",
+        "hydro_groups": str(files.hydro_groups),
+        "params_file": str(params_path) if params_path else "",
+        "snapshot": int(files.snapshot),
+        "layout": files.layout,
+        "galaxy_cut": cfg.cut,
+        "halos_from": f"galaxygen-fof (b=0.2, >=20 members, <= {MAX_MEMBERS} members stored)" if fof else "subfind (twin FoF groups)",
+        "host_halo": "nearest N-body halo centre within its radius (R200c), -1 if none",
+        "particle_mass": float(header.particle_mass),
+        "n_dm_particles": int(header.n_particles),
+        "hubble": float(header.hubble),
+        "dm_units": "DM particles per voxel (NGP)",
+        "galaxies_units": "galaxies per voxel (NGP)",
+    }
+    return Box(box_size=header.box_size, grid=cfg.grid, redshift=header.redshift, source="camels",
+               suite=cfg.suite, name=files.name, dm=counts, galaxies=galaxies, params=params,
+               dm_velocity=velocity, halos=halos, galaxy_catalog=gal, meta=meta)
+
+
+def _np(field):
+    return field.detach().cpu().numpy() if hasattr(field, "detach") else np.asarray(field)
+
+
+def load_params_table(root: Path, cfg: CamelsIngestConfig) -> tuple[dict[str, dict[str, float]], Path]:
+    """The parameter table (explicit ``params_file`` or the CosmoAstroSeed file found under `root`)."""
+    path = Path(cfg.params_file) if cfg.params_file else find_params_file(root, cfg.suite, cfg.set_name)
+    if path is None:
+        raise IngestError(f"{root}: no CosmoAstroSeed_{cfg.suite}_L25n256_{cfg.set_name}.txt found under Sims/"
+                          f"{cfg.suite}, Parameters/{cfg.suite} or docs/params/{cfg.suite}; pass --params FILE")
+    return parse_params(path), path
+
+
+def ingest_camels(root: str | Path, out_dir: str | Path, cfg: CamelsIngestConfig) -> IngestReport:
+    """Ingest the simulations of one CAMELS set into ``out_dir/<Set>_<i>.h5`` box files.
+
+    Resumable (existing boxes are skipped unless ``cfg.overwrite``); a simulation that fails is
+    recorded in the report with its reason and the others still run.
+
+    Raises
+    ------
+    IngestError
+        Before any box, when `root` does not exist, no simulation of the set is found, or the
+        parameter file is missing or unreadable.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise IngestError(f"{root}: CAMELS root folder not found")
+    table, params_path = load_params_table(root, cfg)
+    if cfg.sims is not None:
+        names = [f"{cfg.set_name}_{i}" for i in cfg.sims]
+    else:
+        names = discover(root, cfg.suite, cfg.set_name)
+        if not names:
+            raise IngestError(f"{root}: no simulation {cfg.set_name}_* of suite {cfg.suite} found in either layout "
+                              f"(Sims/{cfg.suite}/L25n256/{cfg.set_name}/ or Sims/{cfg.suite}/)")
+
+    def job(name: str):
+        def build() -> Box:
+            index = int(name.rsplit("_", 1)[1]) if name.rsplit("_", 1)[-1].isdigit() else None
+            params = params_for(table, name, index, params_path)
+            files = locate(root, cfg.suite, cfg.set_name, name, snapshot=cfg.snapshot, redshift=cfg.redshift)
+            return ingest_simulation(files, cfg, params, params_path)
+        return name, build
+
+    return run_boxes([job(n) for n in names], out_dir, overwrite=cfg.overwrite, desc=f"{cfg.suite} {cfg.set_name}")
