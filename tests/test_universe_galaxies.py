@@ -177,3 +177,12 @@ def test_match_hosts_is_periodic_and_respects_the_radius():
 def test_mass_unit_scales_with_resolution():
     assert mass_unit_for(25.0, 256) == pytest.approx(mass_unit_for(25.0, 128) / 8)
     assert mass_unit_for(25.0, 256) == pytest.approx(20 * 0.3 * 2.775e11 * (25 / 256) ** 3, rel=1e-3)
+
+
+def test_a_box_without_halos_gives_an_empty_catalogue():
+    from galaxygen.universe.fof import find_halos
+
+    halos = find_halos(np.random.default_rng(0).uniform(0, 25, size=(4096, 3)), 25.0, 1e10)
+    assert len(halos["mass"]) == 0 and halos["member_offset"].tolist() == [0]
+    gal = populate(halos, 25.0, "simba-like", {}, np.random.default_rng(0), mass_unit=1e10)
+    assert gal["pos"].shape == (0, 3) and gal["is_central"].dtype == np.int8 and gal["host"].dtype == np.int64
