@@ -54,7 +54,7 @@ def ngp_counts(pos, grid, box):
 def test_simulate_end_to_end_writes_valid_boxes_and_resumes(tmp_path, capsys):
     out = tmp_path / "suite"
     args = ["simulate", str(out), "--boxes", "2", "--particles", "32", "--grid", "16", "--set", "lh",
-            "--seed", "5", "--cola-steps", "5", "--pm-steps", "10", "--device", "cpu", "--velocities",
+            "--seed", "5", "--cola-steps", "10", "--pm-steps", "10", "--device", "cpu", "--velocities",
             "--power-spectrum", "eh"]
     assert main(args + ["--workers", "2"]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -66,14 +66,15 @@ def test_simulate_end_to_end_writes_valid_boxes_and_resumes(tmp_path, capsys):
         assert box.grid == 16 and box.box_size == 25.0
         assert box.params["omega_m"] == pytest.approx(float(row["omega_m"]))
         assert box.params["seed"] == float(row["seed"])
-        assert box.meta["particles"] == 32 and box.meta["cola_steps"] == 5 and box.meta["pm_steps"] == 10
+        assert box.meta["particles"] == 32 and box.meta["cola_steps"] == 10 and box.meta["pm_steps"] == 10
         assert "surrogate" in box.meta["galaxy_model_kind"]
         assert box.dm.sum() == 32**3  # every COLA particle counted once
         gal, halos = box.galaxy_catalog, box.halos
         assert len(gal["pos"]) > 0 and box.galaxies.sum() == len(gal["pos"])
         assert np.array_equal(box.galaxies, ngp_counts(gal["pos"], 16, 25.0))
         assert np.all((gal["host_halo"] >= -1) & (gal["host_halo"] < len(halos["mass"])))
-        assert (gal["host_halo"] >= 0).mean() > 0.5  # most PM hosts have a COLA counterpart
+        # most PM hosts have a COLA counterpart (10 COLA steps; with 5, COLA misses many small halos)
+        assert (gal["host_halo"] >= 0).mean() > 0.7
         matched = gal["host_halo"] >= 0
         d = gal["pos"][matched] - halos["pos"][gal["host_halo"][matched]]
         d -= 25.0 * np.round(d / 25.0)
