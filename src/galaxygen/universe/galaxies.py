@@ -129,7 +129,7 @@ def mass_unit_for(box_size: float, n_particles: int, min_members: int = 20) -> f
     """Resolution mass unit [Msun/h]: `min_members` particles at the fiducial Omega_m = 0.3.
 
     ``min_members * 0.3 * rho_crit * L^3 / N^3``; thresholds of the surrogate are multiples of it,
-    so a box of 256^3 particles in 25 Mpc/h holds ~1.7e4 galaxies (tng-like; 128^3: ~2.4e3;
+    so a box of 256^3 particles in 25 Mpc/h holds ~1.9e4 galaxies (tng-like; 128^3: ~2.8e3;
     32^3: a few tens), the CAMELS order.
     """
     return min_members * FIDUCIAL_OMEGA_M * RHO_CRIT * box_size**3 / float(n_particles) ** 3
