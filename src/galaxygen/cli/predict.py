@@ -1,0 +1,43 @@
+"""`galaxygen predict RUN BOX... --out DIR`: prediction box files from a trained run."""
+
+from __future__ import annotations
+
+from galaxygen.cli.common import add_device, add_overwrite, emit_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "predict", help="predict galaxy fields for DM boxes with a trained run",
+        description="Write one prediction box file per input box into --out, named after the input box "
+                    "(<name>.h5, or <name>_r<k>.h5 for several samples): fields/galaxies holds the predicted "
+                    "galaxies per voxel, fields/dm, params and halos are copied from the input.")
+    p.add_argument("run", help="run directory written by `galaxygen train`")
+    p.add_argument("boxes", nargs="+", help="input box files or folders of *.h5 box files")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--samples", type=int, default=1,
+                   help="realisations per input box (Poisson sampling / diffusion samples; default 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the sampling (default 0)")
+    p.add_argument("--tile", type=int, default=None,
+                   help="inference tile side [voxels] (default: the run config's infer.tile)")
+    p.add_argument("--batch", type=int, default=None, help="tiles per forward pass (default: infer.batch)")
+    p.add_argument("--counts", choices=("round", "poisson"), default=None,
+                   help="two-phase runs: round the predicted counts or draw them from a Poisson law "
+                        "(default: the run config's `counts`)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="diffusion runs: ancestral sampling steps (default: the run config's)")
+    p.add_argument("--mean", action="store_true", default=None,
+                   help="diffusion runs: also write the mean of the samples")
+    add_device(p)
+    add_overwrite(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from galaxygen.learn.tasks import predict
+
+    options = {k: v for k, v in (("tile", args.tile), ("batch", args.batch), ("counts", args.counts),
+                                 ("steps", args.steps), ("mean", args.mean)) if v is not None}
+    paths = predict(args.run, args.boxes, args.out, samples=args.samples, seed=args.seed, device=args.device,
+                    overwrite=args.overwrite, **options)
+    emit_json({"predictions": [str(p) for p in paths]})
+    return 0

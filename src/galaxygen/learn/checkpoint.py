@@ -1,0 +1,95 @@
+"""Checkpoints and run directories.
+
+A checkpoint holds everything needed to continue a killed run exactly: model, optimiser, LR
+scheduler, gradient scaler, EMA weights, step, early-stopping state, the RNG states of python,
+numpy and torch (CPU and CUDA), and the resolved config. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from galaxygen.errors import ConfigError, GalaxygenError
+from galaxygen.io import atomic_path, write_json
+
+
+def rng_state() -> dict[str, Any]:
+    """RNG states of python, numpy and torch (CPU and every CUDA device)."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
+    """Write `state` with torch.save to a temporary file, then rename onto `path`."""
+    path = Path(path)
+    with atomic_path(path, overwrite=True) as tmp:
+        torch.save(dict(state), tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`."""
+    path = Path(path)
+    if not path.is_file():
+        raise GalaxygenError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - corrupt file: name it
+        raise GalaxygenError(f"{path}: not a readable checkpoint ({exc})") from exc
+
+
+def prepare_run_dir(run_dir: str | Path, config: Mapping[str, Any], *, resume: bool, overwrite: bool = False,
+                    write: bool = True) -> dict[str, Any]:
+    """Create a run directory holding ``config.json``, or reopen it for ``resume``.
+
+    A new run refuses a directory that already holds a run unless `overwrite`; a resumed run uses
+    the saved config (the given one must equal it, apart from keys under ``resume_may_change``).
+    Returns the config to use. Only the caller with ``write=True`` (rank 0) writes.
+    """
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.json"
+    if resume:
+        if not cfg_path.is_file():
+            raise GalaxygenError(f"{run_dir}: nothing to resume (no config.json); drop --resume to start a run")
+        saved = json.loads(cfg_path.read_text())
+        changed = sorted(k for k in set(saved) | set(config)
+                         if saved.get(k) != config.get(k) and k not in ("device",))
+        if changed and config:
+            raise ConfigError(f"{run_dir}: --resume with a config that differs from the saved run in {changed}; "
+                              f"resume with the same config (it is in {cfg_path})")
+        return saved
+    if cfg_path.exists() and not overwrite:
+        raise GalaxygenError(f"{run_dir}: already holds a run (config.json); pass --resume to continue it "
+                             f"or --overwrite to start again")
+    if write:
+        if cfg_path.exists():  # overwrite: a run directory (it holds config.json) is replaced whole
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(cfg_path, dict(config), overwrite=True)
+    return dict(config)
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """The resolved config of a run directory."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise GalaxygenError(f"{run_dir}: not a run directory (no config.json)")
+    return json.loads(path.read_text())

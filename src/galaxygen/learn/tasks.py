@@ -1,0 +1,86 @@
+"""Task registry: the config's top-level key ``task`` selects what `galaxygen train` trains.
+
+A task is a module (or object) with two functions::
+
+    train(config: dict, boxes: list[Path], run_dir: Path, *, resume: bool = False,
+          overwrite: bool = False, device: str | None = None) -> dict      # JSON-ready summary
+    predict(run_dir: Path, boxes: list[Path], out_dir: Path, *, samples: int = 1, seed: int = 0,
+            device: str = "auto", overwrite: bool = False, **options) -> list[Path]
+
+``config`` is the whole resolved config (overrides applied, ``task`` included); the run directory
+holds it as ``config.json`` (see :func:`galaxygen.learn.checkpoint.prepare_run_dir`), so `predict`
+needs only the run directory. Tasks are registered by dotted module path and imported lazily:
+``two_phase`` (this package) and ``vdm`` (``galaxygen.diffusion.task``, the diffusion package's
+module). Both commands may run under torchrun.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from galaxygen.box import list_boxes
+from galaxygen.errors import ConfigError
+from galaxygen.learn.checkpoint import read_run_config
+
+TASKS: dict[str, str | Any] = {
+    "two_phase": "galaxygen.learn.two_phase_task",
+    "vdm": "galaxygen.diffusion.task",
+}
+
+
+def register_task(name: str, target: str | Any) -> None:
+    """Register a task: a dotted module path (imported on use) or an object with train/predict."""
+    TASKS[name] = target
+
+
+def get_task(name: str) -> Any:
+    """The task object/module for `name`; a ConfigError naming the allowed tasks otherwise."""
+    if name not in TASKS:
+        raise ConfigError(f"task: {name!r} is not one of {sorted(TASKS)}")
+    target = TASKS[name]
+    if isinstance(target, str):
+        try:
+            target = importlib.import_module(target)
+        except ModuleNotFoundError as exc:
+            raise ConfigError(f"task {name!r}: its module {target} is not available ({exc})") from exc
+    for fn in ("train", "predict"):
+        if not callable(getattr(target, fn, None)):
+            raise ConfigError(f"task {name!r}: {target!r} has no {fn}() function")
+    return target
+
+
+def task_name(config: Mapping[str, Any]) -> str:
+    name = config.get("task")
+    if not isinstance(name, str):
+        raise ConfigError(f"config: top-level key 'task' missing or not a string; expected one of {sorted(TASKS)}")
+    return name
+
+
+def train(config: Mapping[str, Any], boxes: Sequence[str | os.PathLike] | str | os.PathLike,
+          run_dir: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
+          device: str | None = None) -> dict[str, Any]:
+    """Train the task named by ``config['task']`` on the box files in `boxes` into `run_dir`."""
+    task = get_task(task_name(config))
+    return task.train(dict(config), list_boxes(boxes), Path(run_dir), resume=resume, overwrite=overwrite,
+                      device=device)
+
+
+def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+            **options: Any) -> list[Path]:
+    """Predict with a trained run (its task is read from ``config.json``): one box file per input.
+
+    Options the task's ``predict`` does not take raise a ConfigError naming them.
+    """
+    config = read_run_config(run_dir)
+    name = task_name(config)
+    task = get_task(name)
+    params = inspect.signature(task.predict).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(k for k in options if k not in params)
+        if unknown:
+            raise ConfigError(f"predict: option(s) {['--' + k for k in unknown]} do not apply to a {name} run")
+    return task.predict(Path(run_dir), list_boxes(list(boxes)), Path(out_dir), **options)

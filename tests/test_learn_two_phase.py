@@ -1,0 +1,123 @@
+"""Two phases: threshold search, losses, mask x counts, and a tiny model learning a tiny box end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from galaxygen.box import read_box
+from galaxygen.learn.losses import focal, poisson, weighted_ce, weighted_mse
+from galaxygen.learn.two_phase import combine, threshold_for_recall, voxel_scores
+from learn_helpers import single_thread, tiny_config, write_learnable_boxes  # noqa: F401
+
+
+def test_threshold_search_hand_made_case():
+    # 10 positives, 20 negatives; the positives' scores interleave with the negatives'
+    pos = np.array([0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4, 0.2, 0.1])
+    neg = np.array([0.92, 0.75, 0.65, 0.55, 0.45, 0.35, 0.3, 0.25, 0.15, 0.05] + [0.01] * 10)
+    scores, truth = np.r_[pos, neg], np.r_[np.ones(10, bool), np.zeros(20, bool)]
+    r = threshold_for_recall(scores, truth, 0.8)
+    # recall 0.8 needs the 8 best positives: threshold 0.4 keeps them and 5 negatives above 0.4
+    assert r.threshold == 0.4 and r.recall == pytest.approx(0.8) and r.precision == pytest.approx(8 / 13)
+    # brute force over all thresholds agrees
+    best = max((voxel_scores(scores >= t, truth)["precision"], t) for t in np.unique(scores)
+               if voxel_scores(scores >= t, truth)["recall"] >= 0.8)
+    assert best == (r.precision, r.threshold)
+    assert threshold_for_recall(scores, truth, 1.0).threshold == 0.1
+    assert threshold_for_recall(scores, truth, 0.1).precision == 1.0  # 0.95 alone
+
+
+def test_losses_known_values():
+    z = torch.tensor([[-1.0, 0.5, 2.0]])
+    y = torch.tensor([[1.0, 0.0, 1.0]])
+    sp = torch.nn.functional.softplus
+    expect = (4 * sp(-z[0, 0]) + sp(z[0, 1]) + 4 * sp(-z[0, 2])) / 3
+    assert weighted_ce(z, y > 0, pos_weight=4.0) == pytest.approx(float(expect))
+    assert focal(z, y > 0, gamma=0.0, pos_weight=4.0) == pytest.approx(float(expect))  # γ=0: weighted CE
+    assert focal(z, y > 0, gamma=2.0, pos_weight=4.0) < weighted_ce(z, y > 0, pos_weight=4.0)
+    mask = torch.tensor([[True, False, True]])
+    assert weighted_mse(torch.tensor([[1.0, 5.0, 0.0]]), torch.tensor([[2.0, 0.0, 0.0]]), mask,
+                        occupied_weight=3.0) == pytest.approx(3.0 / 2)
+    lr = torch.zeros(3, requires_grad=True)  # Poisson NLL gradient vanishes at rate = counts
+    counts = torch.tensor([0.5, 2.0, 3.0])
+    poisson(lr + torch.log(counts), counts).backward()
+    assert torch.allclose(lr.grad, torch.zeros(3), atol=1e-7)
+
+
+def test_combine_mask_times_counts():
+    prob = np.array([0.9, 0.9, 0.1, 0.6])
+    rate = np.array([2.4, 0.2, 5.0, 1.6])
+    np.testing.assert_array_equal(combine(prob, rate, 0.5), [2, 0, 0, 2])
+    np.testing.assert_array_equal(combine(prob, None, 0.5), [1, 1, 0, 1])
+    np.testing.assert_array_equal(combine(None, rate, None), [2, 0, 5, 2])
+    a = combine(prob, rate, 0.5, counts="poisson", rng=np.random.default_rng(1))
+    b = combine(prob, rate, 0.5, counts="poisson", rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(a, b)
+    assert a[2] == 0
+    big = combine(None, np.full(20000, 3.0), None, counts="poisson", rng=np.random.default_rng(2))
+    assert big.mean() == pytest.approx(3.0, abs=0.05) and big.var() == pytest.approx(3.0, rel=0.05)
+
+
+def test_tiny_model_learns_tiny_box_and_predicts(tmp_path):
+    from galaxygen.cli import main
+
+    boxes = write_learnable_boxes(tmp_path / "boxes", n=3)
+    config = tiny_config(steps=60, batch=4, phases=("classifier", "regressor"), validation=0.34)
+    for phase in ("classifier", "regressor"):
+        config[phase]["train"].update(eval_every=30, checkpoint_every=30, log_every=10)
+    config["classifier"]["train"]["early_stopping"] = {"metric": "precision_at_recall", "mode": "max"}
+    (tmp_path / "cfg.json").write_text(json.dumps(config))
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(tmp_path / "cfg.json"), "--boxes", str(boxes), "--out", str(run),
+                 "--set", "target_recall=0.9"]) == 0
+    rows = list(csv.DictReader(open(run / "classifier" / "train_log.csv")))
+    first, last = float(rows[0]["loss"]), float(rows[-1]["loss"])
+    assert last < 0.5 * first
+    assert float(rows[-1]["recall"]) > 0.85
+    th = json.loads((run / "threshold.json").read_text())
+    assert th["recall"] >= 0.9 and th["precision"] > 0.4  # occupancy is ~8 %: far better than chance
+    reg = list(csv.DictReader(open(run / "regressor" / "train_log.csv")))
+    assert float(reg[-1]["loss"]) < float(reg[0]["loss"])
+    # predict: one file per input, named after the input, evaluation metadata
+    assert main(["predict", str(run), str(boxes), "--out", str(tmp_path / "pred")]) == 0
+    split = json.loads((run / "split.json").read_text())
+    for r in split["train"]:
+        truth, pred = read_box(r["path"]), read_box(tmp_path / "pred" / f"{r['name']}.h5")
+        assert pred.source == "prediction" and pred.name == truth.name and pred.suite == truth.suite
+        assert pred.meta["model"] == "two-phase:inception+unet" and pred.meta["trained_on"] == "test"
+        np.testing.assert_array_equal(pred.dm, truth.dm)
+        s = voxel_scores(pred.galaxies, truth.galaxies)
+        assert s["recall"] > 0.8 and s["precision"] > 0.4
+    assert main(["predict", str(run), str(boxes), "--out", str(tmp_path / "pred")]) == 2  # no overwrite
+    assert main(["predict", str(run), str(boxes), "--out", str(tmp_path / "p2"), "--steps", "5"]) == 2  # VDM only
+    # Poisson realisations: <name>_r<k>.h5, reproducible from the seed, different from each other
+    one = tmp_path / "boxes" / "CV_0.h5"
+    for out in ("s1", "s2"):
+        assert main(["predict", str(run), str(one), "--out", str(tmp_path / out), "--counts", "poisson",
+                     "--samples", "2", "--seed", "3"]) == 0
+    r0, r1 = (read_box(tmp_path / "s1" / f"CV_0_r{k}.h5") for k in (0, 1))
+    assert (r0.meta["realisation"], r1.meta["realisation"], r1.meta["realisations"]) == (0, 1, 2)
+    assert not np.array_equal(r0.galaxies, r1.galaxies)
+    np.testing.assert_array_equal(r0.galaxies, read_box(tmp_path / "s2" / "CV_0_r0.h5").galaxies)
+
+
+def test_train_command_errors_name_the_problem(tmp_path, capsys):
+    from galaxygen.cli import main
+
+    boxes = write_learnable_boxes(tmp_path / "boxes", n=2)
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(tiny_config()))
+    assert main(["train", "--config", str(cfg), "--boxes", str(boxes), "--out", str(tmp_path / "r"),
+                 "--set", "classifier.model.widht=3"]) == 2
+    assert "widht" in capsys.readouterr().err
+    assert main(["train", "--config", str(cfg), "--boxes", str(boxes), "--out", str(tmp_path / "r"),
+                 "--set", "task=gan"]) == 2
+    assert "two_phase" in capsys.readouterr().err
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text("{}")
+    assert main(["train", "--config", str(cfg), "--boxes", str(boxes), "--out", str(tmp_path / "r")]) == 2
+    assert "--resume" in capsys.readouterr().err
