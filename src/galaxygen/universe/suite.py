@@ -4,7 +4,8 @@ Per box (DESIGN.md): 2LPT initial conditions -> cheap COLA run (the DM input: ``
 counts, optional ``fields/dm_velocity``, FoF halos -> ``catalogs/halos``) -> accurate PM run from
 the same ICs -> FoF halos -> galaxy-formation surrogate -> ``catalogs/galaxies`` and
 ``fields/galaxies`` (NGP counts). Each galaxy's ``host_halo`` points at the COLA halo whose centre
-lies nearest its PM host among those whose R200 sphere overlaps the PM host's (periodic), -1 if none; ``host_mass`` keeps the
+lies nearest its PM host among those whose R200 sphere overlaps the PM host's (periodic), -1 if
+none; ``host_mass`` keeps the
 PM host's mass. Boxes are written atomically as ``OUT_DIR/<name>.h5``, so an interrupted run
 resumes by skipping the boxes already there; ``params.csv`` lists the whole set.
 """
@@ -71,7 +72,8 @@ class SimulateConfig:
         require(self.particles >= 8, f"particles: expected >= 8 per side, got {self.particles}")
         require(self.grid is None or self.grid >= 1, f"grid: expected >= 1 voxels per side, got {self.grid}")
         require(self.box_size > 0, f"box_size: expected > 0 Mpc/h, got {self.box_size}")
-        require(0 <= self.redshift < self.z_start, f"redshift: expected in [0, z_start={self.z_start}), got {self.redshift}")
+        require(0 <= self.redshift < self.z_start,
+                f"redshift: expected in [0, z_start={self.z_start}), got {self.redshift}")
         require(self.set in ("cv", "lh"), f"set: expected cv or lh, got {self.set!r}")
         require(self.power in ("camb", "eh"), f"power: expected camb or eh, got {self.power!r}")
         require(self.cola_steps >= 1 and self.pm_steps >= 1, "cola_steps and pm_steps must be >= 1")
