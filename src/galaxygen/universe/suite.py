@@ -5,9 +5,9 @@ counts, optional ``fields/dm_velocity``, FoF halos -> ``catalogs/halos``) -> acc
 the same ICs -> FoF halos -> galaxy-formation surrogate -> ``catalogs/galaxies`` and
 ``fields/galaxies`` (NGP counts). Each galaxy's ``host_halo`` points at the COLA halo whose centre
 lies nearest its PM host among those whose R200 sphere overlaps the PM host's (periodic), -1 if
-none; ``host_mass`` keeps the
-PM host's mass. Boxes are written atomically as ``OUT_DIR/<name>.h5``, so an interrupted run
-resumes by skipping the boxes already there; ``params.csv`` lists the whole set.
+none; ``host_mass`` keeps the PM host's mass. Boxes are written atomically as
+``OUT_DIR/<name>.h5``, so an interrupted run resumes by skipping the boxes already there;
+``params.csv`` lists the whole set.
 """
 
 from __future__ import annotations
