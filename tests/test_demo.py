@@ -71,38 +71,3 @@ def test_demo_refuses_to_clear_a_foreign_folder(tmp_path, capsys):
     assert "not a galaxygen demo folder" in capsys.readouterr().err
     assert (tmp_path / "mine.txt").read_text() == "keep me"
 
-
-def test_demo_model_stages_on_hand_made_boxes(tmp_path, make_box):
-    """The HOD, two-phase and evaluate stages on small hand-made boxes of two suites (before simulate lands)."""
-    from galaxygen.box import write_box
-    from galaxygen.demo import SIZES, Demo, stage_evaluate, stage_hod, stage_two_phase
-
-    if not _available("hod"):
-        pytest.skip("the HOD is not available yet")
-    if _available("simulate"):
-        pytest.skip("covered by the end-to-end test now that simulate is available")
-    demo = Demo(out=tmp_path, size_name="tiny", size=SIZES["tiny"], variants=("A", "B"), device="cpu")
-    for v, offset in (("A", 0), ("B", 100)):
-        for split, seeds in (("train", (0, 1)), ("test", (10,))):
-            folder = tmp_path / "boxes" / v / split
-            for seed in seeds:
-                write_box(folder / f"CV_{seed}.h5", make_box(name=f"CV_{seed}", seed=seed + offset, suite=v,
-                                                             grid=16, n_halos=150))
-            (demo.train_dirs if split == "train" else demo.test_dirs)[v] = folder
-    stage_hod(demo)
-    assert set(demo.predictions) == {"hod_A", "hod_B"}
-    if _available("two-phase"):
-        stage_two_phase(demo)
-        assert {"two-phase_A", "two-phase_B"} <= set(demo.predictions)
-    stage_evaluate(demo)
-    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
-    n_real = SIZES["tiny"].hod_realisations
-    for label in ("hod_A", "hod_B"):
-        res = metrics["predictions"][label]
-        assert res["model"].startswith("hod:") and res["realisations"] == n_real
-        assert res["trained_on"] == label[-1] and res["tested_on"] == ["A", "B"]
-        assert res["classification"]["tp"] > 0
-    for family in ("hod", "two-phase") if _available("two-phase") else ("hod",):
-        mat = metrics["cross_matrix"][family]
-        assert mat["rows_trained_on"] == ["A", "B"] and mat["cols_tested_on"] == ["A", "B"]
-    assert (tmp_path / "report" / "report.html").is_file()
