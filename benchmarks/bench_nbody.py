@@ -1,0 +1,130 @@
+"""Built-in N-body at full size: time and peak memory of ICs, COLA and PM; COLA/PM P(k) per k.
+
+For each particle count N (default 128 and 256) in a 25 Mpc/h box, three stages run in separate
+child processes so that each peak resident memory (ru_maxrss) is its own; wall time and CPU time
+(all threads) are printed, the latter for a machine shared with other jobs:
+  ics   2LPT initial conditions (CAMB spectrum, z = 49),
+  cola  ICs + COLA, 10 steps, 2x force mesh,
+  pm    ICs + PM, 40 steps, 2x force mesh (FastPM factors).
+Each child paints its z = 0 particles (CIC, N^3 grid) to a temporary file; the parent prints the
+P(k) ratio COLA/PM per k bin (CIC deconvolved) and the largest |ratio - 1| for k < 2 h/Mpc.
+Targets (issue 3, 2 cores): COLA 128^3 < 20 s, 256^3 < 4 min within 8 GiB; COLA/PM within 2 %
+for k < 2 h/Mpc at 128^3.
+
+Usage: python benchmarks/bench_nbody.py [--sizes 128 256] [--box 25] [--pm-steps 40]
+       [--cola-steps 10] [--device auto] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _cpu() -> float:
+    """CPU seconds of this process, all threads (user + system)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def child(args) -> None:
+    import numpy as np
+    import torch
+
+    from galaxygen.mesh import paint
+    from galaxygen.universe.cosmology import Cosmology
+    from galaxygen.universe.ics import initial_conditions
+    from galaxygen.universe.nbody import run_cola, run_pm
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cosmo = Cosmology()
+    cosmo.linear_power([0.1])  # CAMB once, outside the timings
+    t0, c0 = time.perf_counter(), _cpu()
+    ics = initial_conditions(cosmo, args.n, args.box, 1, z_start=49.0, device=args.device)
+    out = {"stage": args.stage, "n": args.n, "ics_s": time.perf_counter() - t0, "ics_cpu_s": _cpu() - c0}
+    if args.stage != "ics":
+        t0, c0 = time.perf_counter(), _cpu()
+        if args.stage == "cola":
+            parts = run_cola(ics, steps=args.cola_steps, mesh_factor=2)
+        else:
+            parts = run_pm(ics, steps=args.pm_steps, mesh_factor=2)
+        if parts.pos.is_cuda:
+            torch.cuda.synchronize()
+        out["run_s"] = time.perf_counter() - t0
+        out["run_cpu_s"] = _cpu() - c0
+        del ics
+        rho = paint(parts.pos, args.n, args.box, scheme="cic")
+        np.save(args.out, rho.cpu().numpy())
+    out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    if torch.cuda.is_available():
+        out["peak_cuda_gib"] = torch.cuda.max_memory_allocated() / 2 ** 30
+    print(json.dumps(out))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256], help="particles per side")
+    ap.add_argument("--box", type=float, default=25.0, help="box side [Mpc/h] (default 25)")
+    ap.add_argument("--cola-steps", type=int, default=10)
+    ap.add_argument("--pm-steps", type=int, default=40)
+    ap.add_argument("--stages", nargs="+", default=["ics", "cola", "pm"], choices=["ics", "cola", "pm"])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    ap.add_argument("--stage", help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.stage:
+        child(args)
+        return
+
+    import numpy as np
+
+    from galaxygen.stats.power import power_spectrum
+
+    env = dict(os.environ, GALAXYGEN_NO_PROGRESS="1")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.sizes:
+            res = {}
+            for stage in args.stages:
+                out = Path(tmp) / f"{stage}_{n}.npy"
+                cmd = [sys.executable, __file__, "--stage", stage, "--n", str(n), "--box", str(args.box),
+                       "--cola-steps", str(args.cola_steps), "--pm-steps", str(args.pm_steps),
+                       "--device", args.device, "--threads", str(args.threads), "--out", str(out)]
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                if proc.returncode:
+                    print(proc.stderr, file=sys.stderr)
+                    raise SystemExit(f"stage {stage} at {n}^3 failed")
+                res[stage] = json.loads(proc.stdout.strip().splitlines()[-1])
+                r = res[stage]
+                line = f"{n}^3 {stage:4s}: ics {r['ics_s']:7.2f} s ({r['ics_cpu_s']:.1f} CPU s)"
+                if "run_s" in r:
+                    line += f"  run {r['run_s']:8.2f} s ({r['run_cpu_s']:.1f} CPU s)"
+                line += f"  peak RSS {r['peak_rss_gib']:.2f} GiB"
+                if "peak_cuda_gib" in r:
+                    line += f"  peak CUDA {r['peak_cuda_gib']:.2f} GiB"
+                print(line, flush=True)
+            if "cola" in res and "pm" in res:
+                pc = power_spectrum(np.load(Path(tmp) / f"cola_{n}.npy"), args.box, scheme="cic")
+                pp = power_spectrum(np.load(Path(tmp) / f"pm_{n}.npy"), args.box, scheme="cic")
+                ratio = pc.power / pp.power
+                print(f"{n}^3 P(k) COLA({args.cola_steps})/PM({args.pm_steps}):")
+                shown = set(np.flatnonzero(pc.k < 2.0)) | set(
+                    np.unique(np.searchsorted(pc.k, np.geomspace(2.0, pc.k[-1], 12))).clip(0, len(pc.k) - 1))
+                for i in sorted(shown):
+                    print(f"  k = {pc.k[i]:7.3f} h/Mpc  {ratio[i]:.4f}")
+                sel = pc.k < 2.0
+                print(f"{n}^3 max |COLA/PM - 1| for k < 2 h/Mpc: {np.max(np.abs(ratio[sel] - 1)):.4f}",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
