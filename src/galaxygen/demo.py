@@ -131,12 +131,11 @@ def need(part: str, module: str, *names: str) -> Any:
 
 
 def find_config(name: str) -> Path:
-    """A shipped config file: the repository's configs/ or the installed package's configs/."""
-    here = Path(__file__).resolve()
-    for cand in (here.parents[2] / "configs" / name, here.parent / "configs" / name):
-        if cand.is_file():
-            return cand
-    raise PartMissing(f"config {name}", "not found in configs/")
+    """A config file shipped with the package (galaxygen/configs/, also the repository's configs/)."""
+    path = Path(__file__).resolve().parent / "configs" / name
+    if not path.is_file():
+        raise PartMissing(f"config {name}", "not found in galaxygen/configs/")
+    return path
 
 
 # ------------------------------------------------------------------------------------------ stages
