@@ -82,3 +82,18 @@ def test_stream_sampler_splits_the_global_batch():
     assert sorted(ranks[0] + ranks[1]) == [i for _, i in one] == list(range(4, 16))
     with pytest.raises(ConfigError):
         StreamSampler(5, 0, 2)
+
+
+def test_focus_on_halos_centres_crops_on_halo_voxels(tmp_path, make_box):
+    box = make_box(grid=16, seed=4)
+    n = box.grid
+    vox = np.floor(box.halos["pos"] / box.box_size * n).astype(int) % n
+    marker = np.zeros((n,) * 3, np.float32)
+    marker[vox[:, 0], vox[:, 1], vox[:, 2]] = 1.0  # "galaxies" = 1 exactly on halo voxels
+    write_box(tmp_path / "h.h5", box.replace(galaxies=marker))
+    cfg = DataConfig(crop=5, pad=2, focus=1.0, focus_on="halos", jitter=0.0, validation=0.0)
+    split = split_boxes([tmp_path / "h.h5"], cfg)
+    ds = CropDataset([load_region(split.train[0], fit_transform(split.train, cfg), cfg)], cfg, seed=1)
+    assert all(ds[i]["target"][0, 2, 2, 2] == 1.0 for i in range(30))
+    uniform = CropDataset(ds.boxes, DataConfig(crop=5, pad=2, focus=0.0, validation=0.0), seed=1)
+    assert np.mean([float(uniform[i]["target"][0, 2, 2, 2]) for i in range(100)]) < 0.5

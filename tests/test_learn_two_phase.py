@@ -121,3 +121,17 @@ def test_train_command_errors_name_the_problem(tmp_path, capsys):
     (tmp_path / "r" / "config.json").write_text("{}")
     assert main(["train", "--config", str(cfg), "--boxes", str(boxes), "--out", str(tmp_path / "r")]) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_regressor_alone(tmp_path):
+    from galaxygen.learn.tasks import predict, train
+
+    boxes = write_learnable_boxes(tmp_path / "boxes", n=2)
+    config = tiny_config(steps=2, phases=("regressor",))
+    summary = train(config, boxes, tmp_path / "run")
+    assert "classifier" not in summary and summary["regressor"]["steps"] == 2
+    assert not (tmp_path / "run" / "threshold.json").exists()
+    (out,) = predict(tmp_path / "run", [boxes / "CV_0.h5"], tmp_path / "pred")
+    pred = read_box(out)
+    assert pred.meta["model"] == "two-phase:unet" and "threshold" not in pred.meta
+    assert np.all(pred.galaxies == np.rint(pred.galaxies)) and pred.galaxies.min() >= 0

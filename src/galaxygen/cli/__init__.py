@@ -13,10 +13,10 @@ from typing import Sequence
 
 from galaxygen import __version__
 from galaxygen.errors import GalaxygenError
-from galaxygen.cli import info, power, ingest, hod, train, predict, demo
+from galaxygen.cli import info, power, simulate, ingest, hod, train, predict, evaluate, demo
 
 # Sub-command modules in the order `galaxygen --help` lists them.
-COMMANDS = [info, power, ingest, hod, train, predict, demo]
+COMMANDS = [info, power, simulate, ingest, hod, train, predict, evaluate, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""The evaluation report: PNG figures (figures.py) and report.html (html.py)."""

@@ -9,21 +9,10 @@ of side ``c <= ll / sqrt(3)``, so the members of one cell are always friends and
 linking. Occupied cells are sorted by key, a row table finds the neighbouring cells of the
 (at most 5x5x5) stencil, and a union-find over cells joins two cells as soon as one pair of
 their particles is closer than ``ll``; cells already in one group are never compared. No pair list
-is ever built: memory is O(n) (about 60 bytes per particle) and the time is nearly linear.
+is ever built: memory is O(n) (about 100 bytes per particle at the peak of `find_halos`) and the
+time is nearly linear.
 
-Halo properties (numba, one pass over members grouped by halo):
-
-* ``pos``: periodic-safe centre: members unwrapped around one member by the minimum image, then a
-  shrinking sphere (Power et al. 2003, astro-ph/0201544) from the centre of mass down to the
-  densest few per cent of members.
-* ``radius``: R200m-like radius [Mpc/h] from the members' profile: the largest member distance
-  r_k with k members inside and k m_p / (4/3 pi r_k^3) >= 200 rho_mean.
-* ``concentration``: NFW-equivalent concentration of the members within R200: c such that
-  mu(c x) / mu(c) = 1/2 with x = r_half / R200, mu(y) = ln(1+y) - y/(1+y) (Navarro, Frenk &
-  White 1997, astro-ph/9611107); a formation proxy (early-forming halos are more concentrated,
-  Wechsler et al. 2002, astro-ph/0108151), noisy for halos of few particles, clipped to [1, 100].
-* ``environment``: overdensity rho/rho_mean - 1 of all particles smoothed by a Gaussian of
-  ``environment_smoothing`` Mpc/h, read at the halo centre.
+Halo properties (centre, radius, concentration, environment) are in `halo_properties`.
 """
 
 from __future__ import annotations
@@ -34,8 +23,8 @@ import numba
 import numpy as np
 
 from galaxygen.errors import GalaxygenError
-
-_MAX_ENV_GRID = 256
+from galaxygen.universe.halo_properties import (group_members, halo_shapes, mean_member_vel,
+                                                smoothed_overdensity)
 
 
 def _as_numpy(a, dtype) -> np.ndarray:
@@ -120,8 +109,35 @@ def _cells_touch(spos, s0, e0, s1, e1, box_size, ll2):
 
 
 @numba.njit(cache=True)
-def _link_cells(spos, cell_start, cell_key, row_start, m, stencil, box_size, ll2):
-    """Union-find over occupied cells; returns the root cell of every cell."""
+def _link_range(spos, cell_start, cell_key, parent, a, ra, lo, hi, klo, khi, box_size, ll2):
+    """Link cell a (root ra) with the cells of keys in [klo, khi] among cell_key[lo:hi]; new root."""
+    while lo < hi:  # first cell with key >= klo
+        mid = (lo + hi) // 2
+        if cell_key[mid] < klo:
+            lo = mid + 1
+        else:
+            hi = mid
+    b = lo
+    while b < cell_key.shape[0] and cell_key[b] <= khi:
+        if b != a:
+            rb = _find(parent, b)
+            if rb != ra and _cells_touch(spos, cell_start[a], cell_start[a + 1], cell_start[b],
+                                         cell_start[b + 1], box_size, ll2):
+                if ra < rb:
+                    parent[rb] = ra
+                else:
+                    parent[ra] = rb
+                    ra = rb
+        b += 1
+    return ra
+
+
+@numba.njit(cache=True)
+def _link_cells(spos, cell_start, cell_key, row_start, m, rows, box_size, ll2):
+    """Union-find over occupied cells; returns the root cell of every cell.
+
+    rows : (r, 4) int64, stencil rows (dx, dy, dz_lo, dz_hi) of the half stencil.
+    """
     n_cells = cell_key.shape[0]
     parent = np.arange(n_cells)
     for a in range(n_cells):
@@ -129,34 +145,28 @@ def _link_cells(spos, cell_start, cell_key, row_start, m, stencil, box_size, ll2
         ix = key // (m * m)
         iy = (key // m) % m
         iz = key % m
-        for s in range(stencil.shape[0]):
-            jx = (ix + stencil[s, 0]) % m
-            jy = (iy + stencil[s, 1]) % m
-            row = jx * m + jy
+        ra = _find(parent, a)
+        for s in range(rows.shape[0]):
+            row = ((ix + rows[s, 0]) % m) * m + (iy + rows[s, 1]) % m
             lo = row_start[row]
             hi = row_start[row + 1]
             if lo == hi:
                 continue
-            jkey = row * m + (iz + stencil[s, 2]) % m
-            # binary search of jkey in the (short) row
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if cell_key[mid] < jkey:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo >= row_start[row + 1] or cell_key[lo] != jkey or lo == a:
-                continue
-            ra = _find(parent, a)
-            rb = _find(parent, lo)
-            if ra == rb:
-                continue
-            if _cells_touch(spos, cell_start[a], cell_start[a + 1], cell_start[lo], cell_start[lo + 1],
-                            box_size, ll2):
-                if ra < rb:
-                    parent[rb] = ra
-                else:
-                    parent[ra] = rb
+            zlo = iz + rows[s, 2]
+            zhi = iz + rows[s, 3]
+            if zhi - zlo + 1 >= m:  # the row wraps onto itself: every cell of it
+                ra = _link_range(spos, cell_start, cell_key, parent, a, ra, lo, hi, row * m,
+                                 row * m + m - 1, box_size, ll2)
+            elif zlo < 0 or zhi >= m:  # two pieces across the periodic boundary
+                zl = zlo % m
+                zh = zhi % m
+                ra = _link_range(spos, cell_start, cell_key, parent, a, ra, lo, hi, row * m + zl,
+                                 row * m + m - 1, box_size, ll2)
+                ra = _link_range(spos, cell_start, cell_key, parent, a, ra, lo, hi, row * m,
+                                 row * m + zh, box_size, ll2)
+            else:
+                ra = _link_range(spos, cell_start, cell_key, parent, a, ra, lo, hi, row * m + zlo,
+                                 row * m + zhi, box_size, ll2)
     for a in range(n_cells):
         parent[a] = _find(parent, a)
     return parent
@@ -195,19 +205,21 @@ def _group_labels(parent, cell_start, order, min_members):
     return labels
 
 
-def _stencil(cell: float, ll: float) -> np.ndarray:
-    """Half of the cell offsets whose closest points are within ll (self excluded)."""
+def _stencil_rows(cell: float, ll: float) -> np.ndarray:
+    """Half of the cell offsets whose closest points are within ll, as rows (dx, dy, dz_lo, dz_hi).
+
+    Offsets (dx, dy, dz) > (0, 0, 0) lexicographically, so each pair of cells is visited once.
+    """
     reach = int(math.ceil(ll / cell))
+    gap = lambda d: max(abs(d) - 1, 0) ** 2  # noqa: E731  (closest distance, in cells, squared)
     out = []
-    for dx in range(-reach, reach + 1):
-        for dy in range(-reach, reach + 1):
-            for dz in range(-reach, reach + 1):
-                if (dx, dy, dz) <= (0, 0, 0):
-                    continue
-                gap = sum(max(abs(d) - 1, 0) ** 2 for d in (dx, dy, dz)) * cell * cell
-                if gap <= ll * ll:
-                    out.append((dx, dy, dz))
-    return np.array(out, dtype=np.int64).reshape(-1, 3)
+    for dx in range(0, reach + 1):
+        for dy in range(-reach if dx > 0 else 0, reach + 1):
+            dzs = [dz for dz in range(-reach, reach + 1)
+                   if (dx, dy, dz) > (0, 0, 0) and (gap(dx) + gap(dy) + gap(dz)) * cell * cell <= ll * ll]
+            if dzs:
+                out.append((dx, dy, min(dzs), max(dzs)))
+    return np.array(out, dtype=np.int64).reshape(-1, 4)
 
 
 def fof_labels(pos, box_size: float, link_length: float, min_members: int = 20) -> np.ndarray:
@@ -246,161 +258,10 @@ def fof_labels(pos, box_size: float, link_length: float, min_members: int = 20) 
     order = np.argsort(keys, kind="stable")
     spos, cell_start, cell_key, row_start = _cell_tables(keys, order, pos, m)
     del keys
-    stencil = _stencil(cell, link_length)
-    parent = _link_cells(spos, cell_start, cell_key, row_start, m, stencil, float(box_size),
+    rows = _stencil_rows(cell, link_length)
+    parent = _link_cells(spos, cell_start, cell_key, row_start, m, rows, float(box_size),
                          float(link_length) ** 2)
     return _group_labels(parent, cell_start, order, int(min_members))
-
-
-# ------------------------------------------------------------------------------ halo properties
-@numba.njit(cache=True)
-def _group_members(labels, n_halos):
-    """CSR of member indices per halo (members in particle order): offsets (n_halos+1,), index."""
-    counts = np.zeros(n_halos + 1, dtype=np.int64)
-    for p in range(labels.shape[0]):
-        if labels[p] >= 0:
-            counts[labels[p] + 1] += 1
-    for h in range(n_halos):
-        counts[h + 1] += counts[h]
-    fill = counts[:-1].copy()
-    index = np.empty(counts[n_halos], dtype=np.int64)
-    for p in range(labels.shape[0]):
-        h = labels[p]
-        if h >= 0:
-            index[fill[h]] = p
-            fill[h] += 1
-    return counts, index
-
-
-@numba.njit(cache=True)
-def _nfw_c_from_half(x):
-    """NFW concentration c with mu(c x)/mu(c) = 1/2; x = r_half/R200 (the ratio grows with c)."""
-    lo, hi = 1.0, 100.0
-    def ratio(c):
-        y = c * x
-        return (math.log1p(y) - y / (1 + y)) / (math.log1p(c) - c / (1 + c))
-    if ratio(lo) >= 0.5:
-        return lo
-    if ratio(hi) <= 0.5:
-        return hi
-    for _ in range(50):
-        mid = math.sqrt(lo * hi)
-        if ratio(mid) > 0.5:
-            hi = mid
-        else:
-            lo = mid
-    return math.sqrt(lo * hi)
-
-
-@numba.njit(cache=True)
-def _halo_shapes(pos, offsets, index, box_size, n_mean, delta):
-    """Centre (shrinking sphere), R_delta-like radius and NFW-equivalent concentration per halo."""
-    n_halos = offsets.shape[0] - 1
-    centre = np.empty((n_halos, 3), dtype=np.float64)
-    radius = np.empty(n_halos, dtype=np.float64)
-    conc = np.empty(n_halos, dtype=np.float64)
-    half = 0.5 * box_size
-    for h in range(n_halos):
-        s, e = offsets[h], offsets[h + 1]
-        k = e - s
-        rel = np.empty((k, 3), dtype=np.float64)
-        ref = index[s]
-        for i in range(k):
-            p = index[s + i]
-            for d in range(3):
-                v = pos[p, d] - pos[ref, d]
-                if v > half:
-                    v -= box_size
-                elif v < -half:
-                    v += box_size
-                rel[i, d] = v
-        com = np.zeros(3)
-        for i in range(k):
-            for d in range(3):
-                com[d] += rel[i, d]
-        com /= k
-        r2 = np.empty(k)
-        for i in range(k):
-            r2[i] = (rel[i, 0] - com[0]) ** 2 + (rel[i, 1] - com[1]) ** 2 + (rel[i, 2] - com[2]) ** 2
-        rmax2 = r2.max()
-        n_stop = max(8, k // 40)
-        inside = k
-        while inside > n_stop and rmax2 > 0:
-            rmax2 *= 0.81  # radius shrinks by 10 % per step
-            new = np.zeros(3)
-            cnt = 0
-            for i in range(k):
-                if r2[i] <= rmax2:
-                    for d in range(3):
-                        new[d] += rel[i, d]
-                    cnt += 1
-            if cnt < n_stop:
-                break
-            com = new / cnt
-            inside = cnt
-            for i in range(k):
-                r2[i] = (rel[i, 0] - com[0]) ** 2 + (rel[i, 1] - com[1]) ** 2 + (rel[i, 2] - com[2]) ** 2
-        for d in range(3):
-            c = pos[ref, d] + com[d]
-            centre[h, d] = c - box_size * math.floor(c / box_size)
-        r = np.sqrt(np.sort(r2))
-        # largest k with k / (4/3 pi r_k^3) >= delta * n_mean
-        kk = 1
-        for j in range(k - 1, -1, -1):
-            if (j + 1) >= delta * n_mean * (4.0 / 3.0) * math.pi * r[j] ** 3:
-                kk = j + 1
-                break
-        r_delta = r[kk - 1]
-        if r_delta <= 0:
-            r_delta = ((kk / (delta * n_mean)) * 3 / (4 * math.pi)) ** (1.0 / 3.0)
-        radius[h] = r_delta
-        r_half = r[(kk - 1) // 2]
-        conc[h] = _nfw_c_from_half(r_half / r_delta) if kk >= 4 else np.nan
-    return centre, radius, conc
-
-
-@numba.njit(cache=True)
-def _mean_member_vel(vel, offsets, index):
-    n_halos = offsets.shape[0] - 1
-    out = np.zeros((n_halos, 3), dtype=np.float64)
-    for h in range(n_halos):
-        for i in range(offsets[h], offsets[h + 1]):
-            for d in range(3):
-                out[h, d] += vel[index[i], d]
-        k = offsets[h + 1] - offsets[h]
-        for d in range(3):
-            out[h, d] /= k
-    return out
-
-
-def smoothed_overdensity(pos, box_size: float, smoothing: float, at, *, n_total: int | None = None):
-    """Overdensity rho/rho_mean - 1 of particles `pos` smoothed by a Gaussian, read at points `at`.
-
-    Parameters
-    ----------
-    pos : array (n, 3) [Mpc/h]
-    smoothing : float
-        Gaussian radius R [Mpc/h], window exp(-k^2 R^2 / 2).
-    at : array (m, 3) [Mpc/h]
-
-    Returns
-    -------
-    ndarray float64 (m,)
-    """
-    import torch
-
-    from galaxygen.mesh import paint, readout
-
-    grid = int(min(_MAX_ENV_GRID, 2 * math.ceil(1.5 * box_size / smoothing)))
-    field = paint(pos, grid, box_size, scheme="cic").to(torch.float64)
-    field = field / field.mean() - 1.0
-    k = 2 * math.pi * torch.fft.fftfreq(grid, d=box_size / grid, dtype=torch.float64, device=field.device)
-    kz = 2 * math.pi * torch.fft.rfftfreq(grid, d=box_size / grid, dtype=torch.float64, device=field.device)
-    k2 = k[:, None, None] ** 2 + k[None, :, None] ** 2 + kz[None, None, :] ** 2
-    smooth = torch.fft.irfftn(torch.fft.rfftn(field) * torch.exp(-0.5 * k2 * smoothing**2),
-                              s=field.shape)
-    at = torch.as_tensor(np.asarray(at, dtype=np.float32), device=field.device)
-    return readout(smooth.to(torch.float32), at, box_size, scheme="cic").double().cpu().numpy()
 
 
 def find_halos(pos, box_size: float, particle_mass: float, *, vel=None, linking_length: float = 0.2,
@@ -443,9 +304,9 @@ def find_halos(pos, box_size: float, particle_mass: float, *, vel=None, linking_
     ll = linking_length * box_size / n ** (1.0 / 3.0)
     labels = fof_labels(pos, box_size, ll, min_members)
     n_halos = int(labels.max()) + 1 if n else 0
-    offsets, index = _group_members(labels, n_halos)
+    offsets, index = group_members(labels, n_halos)
     n_mean = n / box_size**3
-    centre, radius, conc = _halo_shapes(pos, offsets, index, float(box_size), n_mean, 200.0)
+    centre, radius, conc = halo_shapes(pos, offsets, index, float(box_size), n_mean, 200.0)
     counts = np.diff(offsets)
     cat = {"pos": centre.astype(np.float32), "mass": counts * float(particle_mass),
            "n_particles": counts.astype(np.int64)}
@@ -453,7 +314,7 @@ def find_halos(pos, box_size: float, particle_mass: float, *, vel=None, linking_
         vel = _as_numpy(vel, np.float32)
         if vel.shape != pos.shape:
             raise GalaxygenError(f"find_halos: vel: expected shape {pos.shape}, got {vel.shape}")
-        cat["vel"] = _mean_member_vel(vel, offsets, index).astype(np.float32)
+        cat["vel"] = mean_member_vel(vel, offsets, index).astype(np.float32)
     cat["radius"] = radius
     cat["concentration"] = conc
     if environment_smoothing:

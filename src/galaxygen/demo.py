@@ -1,0 +1,287 @@
+"""`galaxygen demo`: the whole pipeline on the built-in universe, end to end, with one progress display.
+
+Stages (each a small function of the shared `Demo` state, calling the parts' library functions):
+
+1. simulate  a CV set (fiducial parameters, different seeds) for two galaxy-surrogate variants:
+             training and test boxes, the same DM for both variants;
+2. hod       fit the HOD on each variant's training boxes, populate every test box;
+3. two-phase train the two-phase network on each variant, predict every test box (cross prediction);
+4. vdm       a short variational-diffusion run on the first variant, several samples per test box;
+5. evaluate  every prediction against the truth: metrics.json, figures, report.html.
+
+A stage whose part is not installed says "<part>: not yet available" and the demo goes on; stages
+that need its output are then skipped with the reason. Sizes: ``tiny`` (tests, about two minutes),
+``small`` (2 CPU cores, under 15 minutes), ``full`` (the design's scale, for a GPU).
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from galaxygen.errors import GalaxygenError
+from galaxygen.io import write_json
+
+MARKER = "demo.json"  # written into the output folder; --overwrite only clears folders holding it
+SUBDIRS = ("boxes", "hod", "runs", "predictions", "report")
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    """Scale of a demo run.
+
+    grid / particles: voxels and N-body particles per side; box_size [Mpc/h]; n_train / n_test:
+    CV boxes per variant for training (split again into train/validation by the network's config)
+    and for testing; *_set: config overrides (``key=value``) of the two-phase and VDM runs.
+    """
+
+    grid: int
+    particles: int
+    box_size: float
+    n_train: int
+    n_test: int
+    cola_steps: int
+    pm_steps: int
+    two_phase_config: str = "two-phase-small.yaml"
+    two_phase_set: tuple[str, ...] = ()
+    vdm_config: str = "vdm-small.yaml"
+    vdm_set: tuple[str, ...] = ()
+    vdm_samples: int = 3
+    hod_model: str = "seed3"
+    hod_realisations: int = 3
+
+
+def _both(prefix_keys: tuple[str, ...], value: str) -> tuple[str, ...]:
+    return tuple(f"{k}={value}" for k in prefix_keys)
+
+
+_TWO_PHASE_TINY = (
+    *_both(("classifier.train.steps", "regressor.train.steps", "classifier.train.eval_every",
+            "regressor.train.eval_every", "classifier.train.checkpoint_every",
+            "regressor.train.checkpoint_every", "classifier.train.log_every", "regressor.train.log_every"), "4"),
+    "classifier.train.warmup_steps=0", "regressor.train.warmup_steps=0",
+    "classifier.train.batch_size=2", "regressor.train.batch_size=2", "classifier.model.width=4",
+    "regressor.model.width=4", "data.crop=8", "infer.tile=16", "infer.halo=8")
+_VDM_TINY = ("train.steps=4", "train.eval_every=4", "train.checkpoint_every=4", "train.log_every=4",
+             "train.warmup_steps=0", "data.crop=16", "model.width=8", "model.groups=4", "validation_crops=1",
+             "sample.steps=4")
+
+SIZES: dict[str, DemoSize] = {
+    "tiny": DemoSize(grid=16, particles=32, box_size=25.0, n_train=2, n_test=1, cola_steps=3, pm_steps=6,
+                     two_phase_set=_TWO_PHASE_TINY, vdm_set=_VDM_TINY, vdm_samples=2, hod_realisations=2),
+    "small": DemoSize(grid=64, particles=64, box_size=25.0, n_train=6, n_test=2, cola_steps=8, pm_steps=24,
+                      vdm_set=("train.steps=150", "sample.steps=25", "sample.mean=false"), vdm_samples=2),
+    "full": DemoSize(grid=256, particles=256, box_size=25.0, n_train=22, n_test=5, cola_steps=10, pm_steps=40,
+                     two_phase_config="two-phase-full.yaml", vdm_config="vdm-full.yaml", vdm_samples=8),
+}
+
+
+class PartMissing(Exception):
+    """A part of galaxygen that a stage needs is not installed (yet)."""
+
+    def __init__(self, part: str, detail: str = ""):
+        super().__init__(part)
+        self.part, self.detail = part, detail
+
+
+class Skipped(Exception):
+    """A stage cannot run because an earlier stage did not produce its input."""
+
+
+@dataclass
+class Demo:
+    """State shared by the stages: where things are and what has been produced."""
+
+    out: Path
+    size_name: str
+    size: DemoSize
+    device: str = "auto"
+    seed: int = 0
+    variants: tuple[str, ...] = ()
+    train_dirs: dict[str, Path] = field(default_factory=dict)   # variant -> training boxes
+    test_dirs: dict[str, Path] = field(default_factory=dict)    # variant -> test boxes (the truth)
+    predictions: dict[str, list[Path]] = field(default_factory=dict)  # label -> prediction folders
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)   # stage -> status, seconds, note
+    metrics: dict[str, Any] | None = None
+
+    def path(self, *parts: str) -> Path:
+        return self.out.joinpath(*parts)
+
+
+def need(part: str, module: str, *names: str) -> Any:
+    """Import `module` and check it has `names`; PartMissing(part) when it is not there (yet).
+
+    Only a missing galaxygen module counts as "not yet available"; a missing third-party
+    dependency inside a present part is an error and propagates.
+    """
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == module or module.startswith(exc.name + ".") or exc.name.startswith("galaxygen")):
+            raise PartMissing(part, f"module {module}") from None
+        raise
+    missing = [n for n in names if not hasattr(mod, n)]
+    if missing:
+        raise PartMissing(part, f"{module} lacks {', '.join(missing)}")
+    return mod
+
+
+def find_config(name: str) -> Path:
+    """A config file shipped with the package (galaxygen/configs/, also the repository's configs/)."""
+    path = Path(__file__).resolve().parent / "configs" / name
+    if not path.is_file():
+        raise PartMissing(f"config {name}", "not found in galaxygen/configs/")
+    return path
+
+
+# ------------------------------------------------------------------------------------------ stages
+
+def stage_simulate(demo: Demo) -> str:
+    """Built-in CV boxes for two surrogate variants (same seeds: same DM, different galaxies)."""
+    suite = need("simulate (galaxygen.universe.suite)", "galaxygen.universe.suite", "simulate_suite",
+                 "SimulateConfig")
+    galaxies = need("galaxy surrogate (galaxygen.universe.galaxies)", "galaxygen.universe.galaxies", "VARIANTS")
+    s = demo.size
+    demo.variants = tuple(galaxies.VARIANTS)[:2]
+    for v in demo.variants:
+        for split, n, seed in (("train", s.n_train, demo.seed), ("test", s.n_test, demo.seed + 1)):
+            folder = demo.path("boxes", v, split)
+            cfg = suite.SimulateConfig(boxes=n, particles=s.particles, grid=s.grid, box_size=s.box_size,
+                                       galaxy_model=v, set="cv", seed=seed, cola_steps=s.cola_steps,
+                                       pm_steps=s.pm_steps, device=demo.device)
+            suite.simulate_suite(folder, cfg)
+            (demo.train_dirs if split == "train" else demo.test_dirs)[v] = folder
+    return (f"{' and '.join(demo.variants)}: {s.n_train} training + {s.n_test} test boxes each, "
+            f"{s.particles}^3 particles, {s.grid}^3 voxels, {s.box_size:g} Mpc/h")
+
+
+def _require_boxes(demo: Demo) -> None:
+    if not demo.test_dirs:
+        raise Skipped("no simulated boxes")
+
+
+def stage_hod(demo: Demo) -> str:
+    """Fit the HOD on each variant's training boxes; populate every variant's test boxes."""
+    hod = need("hod (galaxygen.hod.pipeline)", "galaxygen.hod.pipeline", "fit_boxes", "write_fit", "populate_boxes")
+    _require_boxes(demo)
+    s = demo.size
+    for v in demo.variants:
+        fit_path = hod.write_fit(demo.path("hod", f"hod_{v}.json"),
+                                 hod.fit_boxes([demo.train_dirs[v]], s.hod_model), overwrite=True)
+        label = f"hod_{v}"
+        demo.predictions[label] = []
+        for tested in demo.variants:
+            folder = demo.path("predictions", label, tested)
+            hod.populate_boxes(fit_path, [demo.test_dirs[tested]], folder, seed=demo.seed,
+                               realisations=s.hod_realisations, overwrite=True)
+            demo.predictions[label].append(folder)
+    return f"fitted {s.hod_model} on {', '.join(demo.variants)}, {s.hod_realisations} realisations per test box"
+
+
+def _train_and_predict(demo: Demo, kind: str, config_name: str, overrides: tuple[str, ...], variant: str,
+                       tested: tuple[str, ...], samples: int) -> None:
+    from galaxygen.config import apply_overrides, load_yaml
+
+    tasks = need("two-phase network (galaxygen.learn.tasks)", "galaxygen.learn.tasks", "train", "predict")
+    config = apply_overrides(load_yaml(find_config(config_name)), list(overrides))
+    run_dir = demo.path("runs", f"{kind}_{variant}")
+    tasks.train(config, [demo.train_dirs[variant]], run_dir, overwrite=True, device=demo.device)
+    label = f"{kind}_{variant}"
+    demo.predictions[label] = []
+    for t in tested:
+        folder = demo.path("predictions", label, t)
+        boxes = sorted(demo.test_dirs[t].glob("*.h5"))
+        tasks.predict(run_dir, boxes, folder, samples=samples, seed=demo.seed, device=demo.device, overwrite=True)
+        demo.predictions[label].append(folder)
+
+
+def stage_two_phase(demo: Demo) -> str:
+    """Train the two-phase network on each variant; predict every variant's test boxes."""
+    need("two-phase network (galaxygen.learn.two_phase_task)", "galaxygen.learn.two_phase_task", "train", "predict")
+    _require_boxes(demo)
+    for v in demo.variants:
+        _train_and_predict(demo, "two-phase", demo.size.two_phase_config, demo.size.two_phase_set, v,
+                           demo.variants, samples=1)
+    return f"trained on {', '.join(demo.variants)}, predicted {len(demo.variants) ** 2} variant pairs"
+
+
+def stage_vdm(demo: Demo) -> str:
+    """A short VDM run on the first variant; several samples of its test boxes."""
+    need("diffusion model (galaxygen.diffusion.task)", "galaxygen.diffusion.task", "train", "predict")
+    _require_boxes(demo)
+    v = demo.variants[0]
+    _train_and_predict(demo, "vdm", demo.size.vdm_config, demo.size.vdm_set, v, (v,),
+                       samples=demo.size.vdm_samples)
+    return f"trained on {v}, {demo.size.vdm_samples} samples per test box"
+
+
+def stage_evaluate(demo: Demo) -> str:
+    """Every prediction against the truth test boxes: metrics.json, figures, report.html."""
+    from galaxygen.evaluate import evaluate
+
+    _require_boxes(demo)
+    if not demo.predictions:
+        raise Skipped("no predictions")
+    truth = [demo.test_dirs[v] for v in demo.variants]
+    demo.metrics = evaluate(truth, demo.predictions, demo.path("report"), overwrite=True)
+    return f"{len(demo.predictions)} predictions → {demo.path('report', 'report.html')}"
+
+
+STAGES: tuple[tuple[str, Callable[[Demo], str]], ...] = (
+    ("simulate", stage_simulate), ("hod", stage_hod), ("two-phase", stage_two_phase),
+    ("vdm", stage_vdm), ("evaluate", stage_evaluate))
+
+
+# ------------------------------------------------------------------------------------------ driver
+
+def prepare_out(out: Path, overwrite: bool) -> None:
+    """Make the output folder; with `overwrite` clear a previous demo's folders (only a demo's)."""
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise GalaxygenError(f"{out}: already exists and is not empty (pass --overwrite to replace a "
+                                 f"previous demo there, or choose another --out)")
+        if not (out / MARKER).is_file():
+            raise GalaxygenError(f"{out}: not a galaxygen demo folder (no {MARKER}); refusing to clear it")
+        for sub in SUBDIRS:
+            shutil.rmtree(out / sub, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def run_demo(out: str | Path = "demo-out", size: str = "small", *, overwrite: bool = False, device: str = "auto",
+             seed: int = 0, echo: Callable[[str], None] = print) -> Demo:
+    """Run every stage; returns the demo state (stage statuses, predictions, metrics).
+
+    A stage whose part is missing is recorded as ``missing`` and reported as "<part>: not yet
+    available"; a stage lacking its inputs as ``skipped``.
+    """
+    from galaxygen.progress import progress
+
+    if size not in SIZES:
+        raise GalaxygenError(f"--size: {size!r} is not one of {sorted(SIZES)}")
+    out = Path(out)
+    prepare_out(out, overwrite)
+    demo = Demo(out=out, size_name=size, size=SIZES[size], device=device, seed=seed)
+    write_json(out / MARKER, {"size": size, "status": "running"}, overwrite=True)
+    bar = progress(total=len(STAGES), desc="demo", unit="stage")
+    for name, stage in STAGES:
+        bar.set_description(f"demo: {name}")
+        t0 = time.perf_counter()
+        try:
+            note, status = stage(demo), "done"
+        except PartMissing as exc:
+            note, status = f"{exc.part}: not yet available", "missing"
+        except Skipped as exc:
+            note, status = f"skipped ({exc})", "skipped"
+        seconds = time.perf_counter() - t0
+        demo.stages[name] = {"status": status, "seconds": round(seconds, 1), "note": note}
+        (bar.write if hasattr(bar, "write") else echo)(f"[{name}] {note} ({seconds:.0f} s)")
+        bar.update(1)
+    bar.close()
+    write_json(out / MARKER, {"size": size, "status": "finished", "stages": demo.stages,
+                              "predictions": {k: [str(p) for p in v] for k, v in demo.predictions.items()}},
+               overwrite=True)
+    return demo

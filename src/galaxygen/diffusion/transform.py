@@ -1,0 +1,150 @@
+"""Counts ↔ continuous fields for the diffusion model (documented in docs/diffusion.md).
+
+The diffusion runs on continuous fields. Counts per voxel n (galaxies or DM particles) are mapped
+with y = log1p(n) and then an affine map x = (y − shift) / scale:
+
+- ``unit`` (the default for galaxies): shift = scale = ln(2)/2, so an empty voxel is x = −1 and a
+  voxel with one galaxy is x = +1 (2 galaxies → 2.17, 10 → 5.92), the [−1, 1] range for which the
+  VDM schedule (γ from −13.3 to 5) was designed (arXiv:2107.00630). With over 99 % of voxels
+  empty, a standardisation would put one galaxy ~20 standard deviations out, which the prior
+  at γ(1) could not reach; the fixed map keeps the gap between 0 and 1 galaxy at 2 units.
+- ``standardize`` (the default for DM, as Ono et al. arXiv:2403.10648): shift and scale are the
+  mean and standard deviation of log1p(n) over the training boxes.
+
+Back to counts (galaxies): n = round(min(max(expm1(x·scale + shift), 0), max_count)), i.e. a voxel
+holds a galaxy when expm1 of the sample is at least 0.5 (x ≥ 2·ln(1.5)/ln(2) − 1 ≈ 0.17 in the
+``unit`` map). ``max_count`` (twice the largest count per voxel of the training boxes, at least 2)
+caps what an untrained or diverging model could produce (expm1 overflows float32 near 88).
+
+Parameters are standardised by the training boxes' mean and standard deviation, after a log10
+for the astrophysical amplitudes A_SN1, A_AGN1, A_SN2, A_AGN2 (CAMELS samples them
+logarithmically); a parameter that does not vary keeps scale 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from galaxygen.errors import ConfigError
+
+LOG_PARAMS = ("a_sn1", "a_agn1", "a_sn2", "a_agn2")
+CONDITION_PARAMS = ("omega_m", "sigma_8", "a_sn1", "a_agn1", "a_sn2", "a_agn2")
+
+
+@dataclass(frozen=True)
+class CountTransform:
+    """x = (log1p(n) − shift) / scale and back; see the module docstring."""
+
+    shift: float
+    scale: float
+    max_count: float | None = None
+
+    @classmethod
+    def unit(cls) -> "CountTransform":
+        half = math.log(2.0) / 2.0
+        return cls(shift=half, scale=half)
+
+    @classmethod
+    def fit(cls, fields: Iterable[np.ndarray]) -> "CountTransform":
+        """Standardise log1p(counts) over all voxels of `fields` (streamed, float64 sums)."""
+        n = s1 = s2 = 0.0
+        for f in fields:
+            y = np.log1p(np.asarray(f, dtype=np.float64))
+            n, s1, s2 = n + y.size, s1 + y.sum(), s2 + (y * y).sum()
+        if n == 0:
+            raise ConfigError("cannot fit a transform on no boxes")
+        mean = s1 / n
+        std = math.sqrt(max(s2 / n - mean * mean, 0.0))
+        return cls(shift=float(mean), scale=float(std) if std > 1e-8 else 1.0)
+
+    def forward(self, counts: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Counts (any shape, ≥ 0) -> continuous field, float32 tensor."""
+        c = torch.as_tensor(counts, dtype=torch.float32)
+        return (torch.log1p(c.clamp_min(0)) - self.shift) / self.scale
+
+    def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        """Continuous field -> non-negative integer counts (float32), rounding in count space."""
+        y = x.float() * self.scale + self.shift
+        if self.max_count is not None:
+            y = y.clamp_max(math.log1p(self.max_count))
+        return torch.round(torch.expm1(y).clamp_min(0.0))
+
+    def with_max_count(self, fields: Iterable[np.ndarray]) -> "CountTransform":
+        """A copy capped at 2 × the largest count in `fields` (at least 2)."""
+        top = max((float(np.max(f)) for f in fields if np.size(f)), default=1.0)
+        return CountTransform(self.shift, self.scale, max(2.0, 2.0 * top))
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {"shift": self.shift, "scale": self.scale, "max_count": self.max_count}
+
+
+def fit_count_transform(kind: str, fields: Iterable[np.ndarray]) -> CountTransform:
+    """'unit' (fixed map) or 'standardize' (fit on `fields`), capped by `fields`' largest count."""
+    fields = list(fields)
+    if kind == "unit":
+        return CountTransform.unit().with_max_count(fields)
+    if kind == "standardize":
+        return CountTransform.fit(fields).with_max_count(fields)
+    raise ConfigError(f"transform {kind!r}: expected 'unit' or 'standardize'")
+
+
+@dataclass(frozen=True)
+class ParamTransform:
+    """Standardised conditioning parameters (log10 for the A_* amplitudes)."""
+
+    names: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @staticmethod
+    def _raw(params: Mapping[str, float], names: Sequence[str], where: str = "box") -> np.ndarray:
+        missing = [k for k in names if k not in params]
+        if missing:
+            raise ConfigError(f"{where}: parameters {missing} are needed for conditioning but missing")
+        return np.array([math.log10(params[k]) if k in LOG_PARAMS else params[k] for k in names], dtype=np.float64)
+
+    @classmethod
+    def fit(cls, names: Sequence[str], params_list: Sequence[Mapping[str, float]]) -> "ParamTransform":
+        names = tuple(names)
+        if not names:
+            return cls((), (), ())
+        raw = np.stack([cls._raw(p, names) for p in params_list])
+        std = raw.std(axis=0)
+        return cls(names, tuple(float(v) for v in raw.mean(axis=0)),
+                   tuple(float(s) if s > 1e-8 else 1.0 for s in std))
+
+    def forward(self, params: Mapping[str, float], where: str = "box") -> torch.Tensor:
+        """(n_params,) float32 tensor."""
+        raw = self._raw(params, self.names, where)
+        return torch.as_tensor((raw - np.array(self.mean)) / np.array(self.std), dtype=torch.float32)
+
+    def forward_batch(self, raw: torch.Tensor) -> torch.Tensor | None:
+        """(B, n_params) from crops' raw (B, 7) parameter vectors in PARAM_NAMES order (None if no names)."""
+        from galaxygen.box import PARAM_NAMES
+
+        if not self.names:
+            return None
+        dev = raw.device
+        p = raw[:, torch.tensor([PARAM_NAMES.index(k) for k in self.names], device=dev)].double()
+        log = torch.tensor([k in LOG_PARAMS for k in self.names], device=dev)
+        p = torch.where(log, torch.log10(p), p)
+        mean = torch.tensor(self.mean, dtype=torch.float64, device=dev)
+        std = torch.tensor(self.std, dtype=torch.float64, device=dev)
+        return ((p - mean) / std).float()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"names": list(self.names), "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ParamTransform":
+        return cls(tuple(d["names"]), tuple(d["mean"]), tuple(d["std"]))
+
+
+def auto_param_names(params_list: Sequence[Mapping[str, float]]) -> tuple[str, ...]:
+    """The conditioning parameters every box carries (in the canonical order)."""
+    return tuple(k for k in CONDITION_PARAMS if params_list and all(k in p for p in params_list))

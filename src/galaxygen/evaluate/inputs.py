@@ -1,0 +1,205 @@
+"""Which boxes to compare: truth boxes, named predictions, matching by box name, realisations.
+
+A prediction box (source "prediction") carries the truth box's ``name`` and ``suite``; its meta
+holds ``model``, ``trained_on``, and for several samples of one prediction ``realisation`` (0-based)
+and ``realisations`` (total). Matching uses these attributes, never the file names.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from galaxygen.box import list_boxes, read_box
+from galaxygen.errors import BoxFormatError, GalaxygenError
+
+
+@dataclass(frozen=True)
+class BoxHeader:
+    """What matching needs from a box file, read without its grids."""
+
+    path: Path
+    name: str
+    suite: str
+    source: str
+    grid: int
+    box_size: float
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.suite, self.name)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One named prediction: realisation index -> {truth key -> prediction box path}."""
+
+    label: str
+    model: str
+    trained_on: str
+    realisations: Mapping[int, Mapping[tuple[str, str], Path]]
+    ignored: tuple[Path, ...] = ()  # mean-of-samples boxes set aside beside the samples
+
+    @property
+    def truth_keys(self) -> list[tuple[str, str]]:
+        """The (suite, name) of the truth boxes this prediction covers, sorted."""
+        return sorted(next(iter(self.realisations.values())))
+
+    @property
+    def tested_on(self) -> list[str]:
+        """Suites of the truth boxes it covers."""
+        return sorted({suite for suite, _ in self.truth_keys})
+
+    @property
+    def family(self) -> str:
+        """Model family: the part of ``model`` before ':' ("hod:seed3" -> "hod")."""
+        return self.model.split(":", 1)[0] if self.model else self.label
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return str(value.item())
+    return str(value)
+
+
+def read_header(path: str | os.PathLike) -> BoxHeader:
+    """Header of a box file (name, suite, source, grid, box size, meta) without reading grids.
+
+    Falls back to the full reader for any file it cannot read, so that a broken file gets the
+    box reader's message naming the file and key.
+    """
+    import h5py
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            a = f.attrs
+            meta = {k: (v.item() if isinstance(v, np.generic) else _text(v) if isinstance(v, bytes) else v)
+                    for k, v in (f["meta"].attrs.items() if "meta" in f else [])}
+            return BoxHeader(path=path, name=_text(a["name"]), suite=_text(a["suite"]),
+                             source=_text(a["source"]), grid=int(a["grid"]),
+                             box_size=float(a["box_size"]), meta=meta)
+    except (OSError, KeyError, ValueError, TypeError):
+        box = read_box(path, catalogs=False, velocity=False)  # raises BoxFormatError naming the key
+        return BoxHeader(path=path, name=box.name, suite=box.suite, source=box.source, grid=box.grid,
+                         box_size=box.box_size, meta=dict(box.meta))
+
+
+def read_truth(paths: Sequence[str | os.PathLike]) -> dict[tuple[str, str], BoxHeader]:
+    """Headers of the truth boxes keyed by (suite, name); all must share grid and box size."""
+    out: dict[tuple[str, str], BoxHeader] = {}
+    for path in list_boxes(list(paths)):
+        h = read_header(path)
+        if h.key in out:
+            raise GalaxygenError(f"truth boxes {out[h.key].path} and {path} have the same suite and name "
+                                 f"{h.key}; names must be unique within a suite")
+        out[h.key] = h
+    if not out:
+        raise GalaxygenError("no truth boxes given")
+    first = next(iter(out.values()))
+    for h in out.values():
+        if (h.grid, h.box_size) != (first.grid, first.box_size):
+            raise GalaxygenError(f"truth boxes differ in grid or box size: {first.path} has "
+                                 f"{first.grid}^3 in {first.box_size:g} Mpc/h, {h.path} has "
+                                 f"{h.grid}^3 in {h.box_size:g} Mpc/h")
+    return out
+
+
+def parse_pred_spec(spec: Sequence[str]) -> tuple[str, list[str]]:
+    """``["NAME=BOX", "BOX2", ...]`` (one ``--pred`` option) -> (NAME, [BOX, BOX2, ...])."""
+    if not spec or "=" not in spec[0]:
+        raise GalaxygenError(f"--pred expects NAME=BOX [BOX ...], got {' '.join(spec)!r}")
+    label, first = spec[0].split("=", 1)
+    if not label or not first:
+        raise GalaxygenError(f"--pred expects NAME=BOX [BOX ...] with a non-empty NAME and BOX, got {spec[0]!r}")
+    return label, [first, *spec[1:]]
+
+
+def _match(h: BoxHeader, truth: Mapping[tuple[str, str], BoxHeader], label: str) -> BoxHeader:
+    t = truth.get(h.key)
+    if t is None:
+        same_name = [x for x in truth.values() if x.name == h.name]
+        if len(same_name) == 1:
+            t = same_name[0]
+        elif not same_name:
+            raise GalaxygenError(f"prediction {label!r}: {h.path} is for box {h.name!r} (suite {h.suite!r}) "
+                                 f"but no truth box has that name; truth boxes: "
+                                 f"{sorted(x.name for x in truth.values())}")
+        else:
+            raise GalaxygenError(f"prediction {label!r}: {h.path} is for box {h.name!r} of suite {h.suite!r}; "
+                                 f"truth boxes of that name exist only in suites "
+                                 f"{sorted(x.suite for x in same_name)}")
+    if h.grid != t.grid or not np.isclose(h.box_size, t.box_size, rtol=1e-6):
+        raise GalaxygenError(f"prediction {label!r}: {h.path} ({h.grid}^3, {h.box_size:g} Mpc/h) does not match "
+                             f"its truth box {t.path} ({t.grid}^3, {t.box_size:g} Mpc/h)")
+    return t
+
+
+def group_prediction(label: str, paths: Sequence[str | os.PathLike],
+                     truth: Mapping[tuple[str, str], BoxHeader]) -> Prediction:
+    """Read the headers of one named prediction, match each box to its truth, group realisations.
+
+    A box with meta ``realisation`` < 0 or ``kind`` = "mean" (the mean of several samples, as the
+    diffusion model writes it) is set aside when samples are present (listed in ``ignored``) and
+    is the prediction when only such boxes are given.
+
+    Raises GalaxygenError naming the files for a box with no truth of that name, a grid or box
+    size mismatch, two boxes for the same truth box and realisation, or realisations that cover
+    different truth boxes.
+    """
+    reals: dict[int, dict[tuple[str, str], Path]] = {}
+    means: dict[tuple[str, str], Path] = {}
+    models, trained = set(), set()
+    for path in list_boxes(list(paths)):
+        h = read_header(path)
+        t = _match(h, truth, label)
+        try:
+            r = int(h.meta.get("realisation", 0))
+        except (TypeError, ValueError):
+            raise BoxFormatError(f"{path}: meta/realisation: expected a 0-based integer, "
+                                 f"got {h.meta.get('realisation')!r}") from None
+        if r < 0 or _text(h.meta.get("kind", "")) == "mean":  # the mean of several samples
+            if t.key in means:
+                raise GalaxygenError(f"prediction {label!r}: {means[t.key]} and {path} are both the mean "
+                                     f"of box {t.name!r}")
+            means[t.key] = path
+            models.add(_text(h.meta.get("model", "")))
+            trained.add(_text(h.meta.get("trained_on", "")))
+            continue
+        slot = reals.setdefault(r, {})
+        if t.key in slot:
+            raise GalaxygenError(f"prediction {label!r}: {slot[t.key]} and {path} are both realisation {r} "
+                                 f"of box {t.name!r}; give each sample its meta 'realisation'")
+        slot[t.key] = path
+        models.add(_text(h.meta.get("model", "")))
+        trained.add(_text(h.meta.get("trained_on", "")))
+    ignored: tuple[Path, ...] = ()
+    if not reals:  # only means: evaluate them as the prediction
+        reals = {0: means}
+    else:  # samples and their means: the samples are the prediction; pass the means as their own --pred
+        ignored = tuple(means.values())
+    cover = {r: set(s) for r, s in reals.items()}
+    first = min(cover)
+    for r, keys in cover.items():
+        if keys != cover[first]:
+            missing = sorted(n for _, n in cover[first] ^ keys)
+            raise GalaxygenError(f"prediction {label!r}: realisation {r} and realisation {first} cover different "
+                                 f"boxes (differ in {missing})")
+    model = ",".join(sorted(m for m in models if m)) or label
+    trained_on = ",".join(sorted(x for x in trained if x)) or "unknown"
+    return Prediction(label=label, model=model, trained_on=trained_on,
+                      realisations={r: dict(sorted(s.items())) for r, s in sorted(reals.items())},
+                      ignored=ignored)
+
+
+def load_fields(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(dm, galaxies) grids of a box file, float32 (N, N, N) each."""
+    box = read_box(path, catalogs=False, velocity=False)
+    return box.dm, box.galaxies

@@ -1,0 +1,185 @@
+"""`evaluate`: every named prediction against the same truth boxes -> metrics.json, figures, report.html.
+
+Boxes are streamed: each truth box is read once and compared with every prediction box made for
+it, so memory holds one truth box and one prediction box at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from galaxygen.errors import GalaxygenError
+from galaxygen.evaluate.inputs import BoxHeader, Prediction, group_prediction, load_fields, read_truth
+from galaxygen.evaluate.metrics import box_stats, combine, k_nyquist, pool, summary
+from galaxygen.io import check_writable, write_json
+from galaxygen.progress import progress
+
+METRICS_VERSION = 1
+HEADLINE_KEYS = ("prediction", "model", "trained_on", "tested_on", "realisations", "accuracy", "precision",
+                 "recall", "f1", "total_ratio", "max_abs_ratio_dev", "min_r")
+
+
+def _slab(field: np.ndarray, thickness: int) -> np.ndarray:
+    """Sum of the first `thickness` voxel planes along z: a (N, N) projected slice."""
+    return np.asarray(field[:, :, :thickness], dtype=np.float64).sum(axis=2)
+
+
+def collect(truth: Mapping[tuple[str, str], BoxHeader], predictions: Sequence[Prediction]):
+    """Run `box_stats` for every (prediction, realisation, truth box); also keep one slab per prediction.
+
+    Returns ``(stats, slabs)``: stats[label][realisation][truth key] -> BoxStats; slabs[label] ->
+    dict(name, dm, truth, pred) of the prediction's first box (realisation 0 or the lowest).
+    """
+    stats: dict[str, dict[int, dict]] = {p.label: {r: {} for r in p.realisations} for p in predictions}
+    slabs: dict[str, dict[str, Any]] = {}
+    needed = sorted({key for p in predictions for key in p.truth_keys})
+    for key in progress(needed, desc="evaluate", unit="box"):
+        t = truth[key]
+        dm, gal = load_fields(t.path)
+        thick = max(1, t.grid // 16)
+        for p in predictions:
+            for r, boxes in p.realisations.items():
+                if key not in boxes:
+                    continue
+                pdm, pgal = load_fields(boxes[key])
+                stats[p.label][r][key] = box_stats(pgal, gal, t.box_size)
+                if p.label not in slabs:
+                    slabs[p.label] = {"name": t.name, "suite": t.suite, "dm": _slab(dm, thick),
+                                      "truth": _slab(gal, thick), "pred": _slab(pgal, thick),
+                                      "thickness": thick * t.box_size / t.grid}
+    return stats, slabs
+
+
+def _result(per_real: Mapping[int, Mapping], keys: Sequence, k_limit: float) -> dict[str, Any]:
+    pooled = [pool([boxes[k] for k in keys]) for _, boxes in sorted(per_real.items())]
+    res = combine(pooled)
+    res["summary"] = summary(res, k_limit)
+    return res
+
+
+def cross_matrices(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per model family: rows = trained-on suite, columns = tested-on suite; cells F1 and min r(k).
+
+    A family appears when its predictions fill at least two distinct cells. A cell with several
+    predictions keeps the first by name and lists all of them.
+    """
+    fams: dict[str, dict[tuple[str, str], list[tuple[str, dict]]]] = {}
+    for label, res in sorted(results.items()):
+        for suite, sres in res["per_suite"].items():
+            fams.setdefault(res["family"], {}).setdefault((res["trained_on"], suite), []).append((label, sres))
+    out = {}
+    for fam, cells in sorted(fams.items()):
+        if len(cells) < 2:
+            continue
+        rows = sorted({a for a, _ in cells})
+        cols = sorted({b for _, b in cells})
+        f1 = [[None] * len(cols) for _ in rows]
+        min_r = [[None] * len(cols) for _ in rows]
+        names = [[None] * len(cols) for _ in rows]
+        for (a, b), entries in cells.items():
+            i, j = rows.index(a), cols.index(b)
+            f1[i][j] = entries[0][1]["summary"]["f1"]
+            min_r[i][j] = entries[0][1]["summary"]["min_r"]
+            names[i][j] = [lab for lab, _ in entries]
+        out[fam] = {"rows_trained_on": rows, "cols_tested_on": cols, "f1": f1, "min_r": min_r,
+                    "predictions": names}
+    return out
+
+
+def headline(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per prediction with the numbers a reader looks at first (keys HEADLINE_KEYS)."""
+    rows = []
+    for label, res in results.items():
+        s = res["summary"]
+        rows.append({"prediction": label, "model": res["model"], "trained_on": res["trained_on"],
+                     "tested_on": ",".join(res["tested_on"]), "realisations": res["realisations"],
+                     **{k: s[k] for k in HEADLINE_KEYS[5:]}})
+    return rows
+
+
+def headline_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The headline rows as a plain-text table (for the terminal)."""
+    cols = (("prediction", "{}"), ("trained_on", "{}"), ("tested_on", "{}"), ("recall", "{:.3f}"),
+            ("precision", "{:.3f}"), ("f1", "{:.3f}"), ("total_ratio", "{:.3f}"),
+            ("max_abs_ratio_dev", "{:.3f}"), ("min_r", "{:.3f}"))
+
+    def cell(fmt: str, value: Any) -> str:
+        if value is None or (isinstance(value, float) and not np.isfinite(value)):
+            return "-"
+        return fmt.format(value)
+
+    cells = [[c for c, _ in cols]] + [[cell(f, row.get(c)) for c, f in cols] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cols))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells)
+
+
+def compute(truth_paths: Sequence[str | os.PathLike],
+            predictions: Mapping[str, Sequence[str | os.PathLike]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """All metrics (the content of metrics.json) and the slabs for the slice figure.
+
+    Parameters
+    ----------
+    truth_paths : box files or folders of box files (the truth)
+    predictions : prediction label -> box files or folders (its boxes, all realisations)
+    """
+    if not predictions:
+        raise GalaxygenError("no predictions given (use --pred NAME=BOX ...)")
+    truth = read_truth(truth_paths)
+    preds = [group_prediction(label, paths, truth) for label, paths in predictions.items()]
+    first = next(iter(truth.values()))
+    k_limit = 0.5 * k_nyquist(first.grid, first.box_size)
+    stats, slabs = collect(truth, preds)
+    results: dict[str, Any] = {}
+    for p in preds:
+        res = _result(stats[p.label], p.truth_keys, k_limit)
+        res.update(model=p.model, family=p.family, trained_on=p.trained_on, tested_on=p.tested_on,
+                   boxes=[{"suite": s, "name": n,
+                           "files": [str(p.realisations[r][(s, n)]) for r in p.realisations]}
+                          for s, n in p.truth_keys],
+                   ignored_files=[str(x) for x in p.ignored])
+        res["per_suite"] = {suite: _result(stats[p.label], [k for k in p.truth_keys if k[0] == suite], k_limit)
+                            for suite in p.tested_on}
+        for sres in res["per_suite"].values():  # keep per-suite entries small: numbers, not curves
+            for key in ("power", "one_point", "per_realisation"):
+                sres.pop(key, None)
+        results[p.label] = res
+    metrics = {
+        "version": METRICS_VERSION,
+        "truth": {"grid": first.grid, "box_size": first.box_size,
+                  "k_nyquist": k_nyquist(first.grid, first.box_size), "k_limit": k_limit,
+                  "window": "ngp", "boxes": [{"suite": h.suite, "name": h.name, "path": str(h.path)}
+                                             for h in truth.values()]},
+        "predictions": results,
+        "cross_matrix": cross_matrices(results),
+        "headline": headline(results),
+    }
+    return metrics, slabs
+
+
+def evaluate(truth_paths: Sequence[str | os.PathLike], predictions: Mapping[str, Sequence[str | os.PathLike]],
+             out_dir: str | os.PathLike, *, overwrite: bool = False) -> dict[str, Any]:
+    """Evaluate predictions against truth boxes; write metrics.json, PNG figures and report.html.
+
+    Returns the metrics dict with ``files`` (paths written) added. Fails before any work if an
+    output exists and `overwrite` is False.
+    """
+    from galaxygen.report import figures, html
+
+    out_dir = Path(out_dir)
+    targets = [out_dir / "metrics.json", out_dir / "report.html",
+               *(out_dir / name for name in figures.FIGURE_FILES.values())]
+    for t in targets:
+        check_writable(t, overwrite)
+    metrics, slabs = compute(truth_paths, predictions)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figs = figures.write_all(metrics, slabs, out_dir, overwrite=overwrite)
+    write_json(out_dir / "metrics.json", {**metrics, "figures": {k: p.name for k, p in figs.items()}},
+               overwrite=overwrite)
+    report = html.write_report(metrics, figs, out_dir / "report.html", overwrite=overwrite)
+    metrics["figures"] = {k: str(p) for k, p in figs.items()}
+    metrics["files"] = {"metrics": str(out_dir / "metrics.json"), "report": str(report)}
+    return metrics

@@ -1,0 +1,94 @@
+"""report.html: the headline table, the figures and the cross-prediction matrices on one page."""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from galaxygen.io import write_text
+
+COLUMNS = (("prediction", "prediction", "s"), ("model", "model", "s"), ("trained_on", "trained on", "s"),
+           ("tested_on", "tested on", "s"), ("realisations", "realisations", "d"),
+           ("accuracy", "accuracy", "p"), ("precision", "precision", "p"), ("recall", "recall", "p"),
+           ("f1", "F1", "f"), ("total_ratio", "N<sub>gal</sub> pred / true", "f"),
+           ("max_abs_ratio_dev", "max |P<sub>pred</sub>/P<sub>true</sub> − 1|", "f"),
+           ("min_r", "min r(k)", "f"))
+CAPTIONS = {
+    "slices": "Projected slabs of the first test box: DM input, true galaxies, predicted galaxies.",
+    "power": "Galaxy power spectrum of truth and predictions (top) and their ratio (bottom); shaded: "
+             "16–84 % over realisations; dotted line: half the grid Nyquist wavenumber.",
+    "correlation": "Cross-correlation coefficient r(k) between prediction and truth.",
+    "one_point": "One-point distribution: fraction of voxels holding n galaxies.",
+    "cross_matrix": "Cross prediction: rows = galaxy model trained on, columns = galaxy model tested on.",
+}
+STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}
+th{background:#eee}td.s{text-align:left}figure{margin:1.5em 0}img{max-width:100%}
+figcaption{color:#555;font-size:90%}.note{color:#555;font-size:90%}"""
+
+
+def fmt(value: Any, kind: str) -> str:
+    """A table cell: s string, d integer, f 3 significant decimals, p percent."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if kind == "s":
+        return html.escape(str(value))
+    if kind == "d":
+        return str(int(value))
+    if kind == "p":
+        return f"{100.0 * float(value):.2f} %"
+    return f"{float(value):.3f}"
+
+
+def headline_table(rows: list[Mapping[str, Any]]) -> str:
+    """The headline numbers as an HTML table."""
+    head = "".join(f"<th>{title}</th>" for _, title, _ in COLUMNS)
+    body = "".join("<tr>" + "".join(f'<td class="{kind}">{fmt(row.get(key), kind)}</td>'
+                                    for key, _, kind in COLUMNS) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def matrix_table(m: Mapping[str, Any], key: str) -> str:
+    """One cross-prediction matrix (rows trained on, columns tested on) as an HTML table."""
+    cols = m["cols_tested_on"]
+    head = "<th>trained on ↓ / tested on →</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join(f'<tr><td class="s">{html.escape(r)}</td>'
+                   + "".join(f"<td>{fmt(v, 'f')}</td>" for v in m[key][i]) + "</tr>"
+                   for i, r in enumerate(m["rows_trained_on"]))
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render(metrics: Mapping[str, Any], figures: Mapping[str, Path]) -> str:
+    """The report page; figures are referenced by file name (they sit beside report.html)."""
+    t = metrics["truth"]
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>galaxygen evaluation</title>"
+             f"<style>{STYLE}</style></head><body><h1>galaxygen evaluation</h1>",
+             f"<p class='note'>{len(t['boxes'])} truth boxes, {t['grid']}<sup>3</sup> voxels in "
+             f"{t['box_size']:g} Mpc/h; P(k) with the {t['window'].upper()} window deconvolved; summary "
+             f"numbers over k &lt; {t['k_limit']:.3g} h/Mpc (half the grid Nyquist "
+             f"{t['k_nyquist']:.3g} h/Mpc). Voxel metrics pooled over all test voxels, occupied = count &gt; 0. "
+             f"Several realisations: mean (band 16–84 % in metrics.json).</p>",
+             "<h2>Headline</h2>", headline_table(metrics["headline"])]
+    for key in ("slices", "power", "correlation", "one_point"):
+        if key in figures:
+            parts.append(f"<figure><img src='{html.escape(Path(figures[key]).name)}' alt='{key}'>"
+                         f"<figcaption>{CAPTIONS[key]}</figcaption></figure>")
+    if metrics.get("cross_matrix"):
+        parts.append("<h2>Cross prediction</h2>")
+        for fam, m in metrics["cross_matrix"].items():
+            parts.append(f"<h3>{html.escape(fam)}: F1</h3>{matrix_table(m, 'f1')}"
+                         f"<h3>{html.escape(fam)}: min r(k)</h3>{matrix_table(m, 'min_r')}")
+        if "cross_matrix" in figures:
+            parts.append(f"<figure><img src='{html.escape(Path(figures['cross_matrix']).name)}' "
+                         f"alt='cross_matrix'><figcaption>{CAPTIONS['cross_matrix']}</figcaption></figure>")
+    parts.append("<p class='note'>All numbers: metrics.json beside this page.</p></body></html>\n")
+    return "\n".join(parts)
+
+
+def write_report(metrics: Mapping[str, Any], figures: Mapping[str, Path], path: str | os.PathLike, *,
+                 overwrite: bool = False) -> Path:
+    """Write report.html atomically; returns its path."""
+    return write_text(path, render(metrics, figures), overwrite=overwrite)

@@ -1,0 +1,73 @@
+"""`galaxygen demo` end to end at the tiny size: every available part really runs, the report renders."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from galaxygen.cli import main
+from galaxygen.demo import STAGES, PartMissing, need
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PARTS = {  # stage -> (module, names) that must be importable for the stage to run
+    "simulate": ("galaxygen.universe.suite", ("simulate_suite", "SimulateConfig")),
+    "hod": ("galaxygen.hod.pipeline", ("fit_boxes", "write_fit", "populate_boxes")),
+    "two-phase": ("galaxygen.learn.two_phase_task", ("train", "predict")),
+    "vdm": ("galaxygen.diffusion.task", ("train", "predict")),
+}
+
+
+def _available(stage: str) -> bool:
+    module, names = PARTS[stage]
+    try:
+        need(stage, module, *names)
+    except PartMissing:
+        return False
+    return True
+
+
+def test_demo_tiny_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--size", "tiny", "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    state = json.loads((out / "demo.json").read_text())
+    assert state["status"] == "finished" and set(state["stages"]) == {name for name, _ in STAGES}
+    for stage, (module, _) in PARTS.items():
+        status = state["stages"][stage]["status"]
+        if not _available(stage):
+            assert status == "missing" and "not yet available" in text
+        elif stage == "simulate" or _available("simulate"):
+            assert status == "done", (stage, state["stages"][stage])
+    produced = {label for label in state["predictions"]}
+    for stage, prefix in (("hod", "hod_"), ("two-phase", "two-phase_"), ("vdm", "vdm_")):
+        if state["stages"][stage]["status"] == "done":
+            assert any(label.startswith(prefix) for label in produced)
+    if not produced:
+        assert state["stages"]["evaluate"]["status"] == "skipped"
+        pytest.skip("no predictions were made with the parts available: " + json.dumps(state["stages"]))
+    assert state["stages"]["evaluate"]["status"] == "done"
+    report = (out / "report" / "report.html").read_text()
+    for src in re.findall(r"<img src='([^']+)'", report):
+        assert (out / "report" / src).read_bytes()[:8] == PNG_SIGNATURE
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    assert set(metrics["predictions"]) == produced
+    for label, res in metrics["predictions"].items():
+        assert 0.0 <= res["classification"]["recall"] <= 1.0
+        assert res["galaxies"]["truth_total"] > 0
+        assert res["tested_on"], label
+    if state["stages"]["two-phase"]["status"] == "done":
+        mat = metrics["cross_matrix"]["two-phase"]
+        assert len(mat["rows_trained_on"]) == 2 and len(mat["cols_tested_on"]) == 2
+    assert "report:" in text
+    # a second run into the same folder is refused without --overwrite
+    assert main(["demo", "--out", str(out), "--size", "tiny"]) == 2
+
+
+def test_demo_refuses_to_clear_a_foreign_folder(tmp_path, capsys):
+    (tmp_path / "mine.txt").write_text("keep me")
+    assert main(["demo", "--out", str(tmp_path), "--size", "tiny", "--overwrite"]) == 2
+    assert "not a galaxygen demo folder" in capsys.readouterr().err
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+
