@@ -9,14 +9,12 @@ Stages (each a small function of the shared `Demo` state, calling the parts' lib
 4. vdm       a short variational-diffusion run on the first variant, several samples per test box;
 5. evaluate  every prediction against the truth: metrics.json, figures, report.html.
 
-A stage whose part is not installed says "<part>: not yet available" and the demo goes on; stages
-that need its output are then skipped with the reason. Sizes: ``tiny`` (tests, about two minutes),
+Sizes: ``tiny`` (tests, about two minutes),
 ``small`` (2 CPU cores, under 15 minutes), ``full`` (the design's scale, for a GPU).
 """
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -80,18 +78,6 @@ SIZES: dict[str, DemoSize] = {
 }
 
 
-class PartMissing(Exception):
-    """A part of galaxygen that a stage needs is not installed (yet)."""
-
-    def __init__(self, part: str, detail: str = ""):
-        super().__init__(part)
-        self.part, self.detail = part, detail
-
-
-class Skipped(Exception):
-    """A stage cannot run because an earlier stage did not produce its input."""
-
-
 @dataclass
 class Demo:
     """State shared by the stages: where things are and what has been produced."""
@@ -112,29 +98,11 @@ class Demo:
         return self.out.joinpath(*parts)
 
 
-def need(part: str, module: str, *names: str) -> Any:
-    """Import `module` and check it has `names`; PartMissing(part) when it is not there (yet).
-
-    Only a missing galaxygen module counts as "not yet available"; a missing third-party
-    dependency inside a present part is an error and propagates.
-    """
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and (exc.name == module or module.startswith(exc.name + ".") or exc.name.startswith("galaxygen")):
-            raise PartMissing(part, f"module {module}") from None
-        raise
-    missing = [n for n in names if not hasattr(mod, n)]
-    if missing:
-        raise PartMissing(part, f"{module} lacks {', '.join(missing)}")
-    return mod
-
-
 def find_config(name: str) -> Path:
     """A config file shipped with the package (galaxygen/configs/, also the repository's configs/)."""
     path = Path(__file__).resolve().parent / "configs" / name
     if not path.is_file():
-        raise PartMissing(f"config {name}", "not found in galaxygen/configs/")
+        raise GalaxygenError(f"{path}: shipped config missing (is galaxygen installed completely?)")
     return path
 
 
@@ -142,9 +110,8 @@ def find_config(name: str) -> Path:
 
 def stage_simulate(demo: Demo) -> str:
     """Built-in CV boxes for two surrogate variants (same seeds: same DM, different galaxies)."""
-    suite = need("simulate (galaxygen.universe.suite)", "galaxygen.universe.suite", "simulate_suite",
-                 "SimulateConfig")
-    galaxies = need("galaxy surrogate (galaxygen.universe.galaxies)", "galaxygen.universe.galaxies", "VARIANTS")
+    from galaxygen.universe import galaxies, suite
+
     s = demo.size
     demo.variants = tuple(galaxies.VARIANTS)[:2]
     for v in demo.variants:
@@ -159,15 +126,10 @@ def stage_simulate(demo: Demo) -> str:
             f"{s.particles}^3 particles, {s.grid}^3 voxels, {s.box_size:g} Mpc/h")
 
 
-def _require_boxes(demo: Demo) -> None:
-    if not demo.test_dirs:
-        raise Skipped("no simulated boxes")
-
-
 def stage_hod(demo: Demo) -> str:
     """Fit the HOD on each variant's training boxes; populate every variant's test boxes."""
-    hod = need("hod (galaxygen.hod.pipeline)", "galaxygen.hod.pipeline", "fit_boxes", "write_fit", "populate_boxes")
-    _require_boxes(demo)
+    from galaxygen.hod import pipeline as hod
+
     s = demo.size
     for v in demo.variants:
         fit_path = hod.write_fit(demo.path("hod", f"hod_{v}.json"),
@@ -185,8 +147,8 @@ def stage_hod(demo: Demo) -> str:
 def _train_and_predict(demo: Demo, kind: str, config_name: str, overrides: tuple[str, ...], variant: str,
                        tested: tuple[str, ...], samples: int) -> None:
     from galaxygen.config import apply_overrides, load_yaml
+    from galaxygen.learn import tasks
 
-    tasks = need("two-phase network (galaxygen.learn.tasks)", "galaxygen.learn.tasks", "train", "predict")
     config = apply_overrides(load_yaml(find_config(config_name)), list(overrides))
     run_dir = demo.path("runs", f"{kind}_{variant}")
     tasks.train(config, [demo.train_dirs[variant]], run_dir, overwrite=True, device=demo.device)
@@ -201,8 +163,6 @@ def _train_and_predict(demo: Demo, kind: str, config_name: str, overrides: tuple
 
 def stage_two_phase(demo: Demo) -> str:
     """Train the two-phase network on each variant; predict every variant's test boxes."""
-    need("two-phase network (galaxygen.learn.two_phase_task)", "galaxygen.learn.two_phase_task", "train", "predict")
-    _require_boxes(demo)
     for v in demo.variants:
         _train_and_predict(demo, "two-phase", demo.size.two_phase_config, demo.size.two_phase_set, v,
                            demo.variants, samples=1)
@@ -211,8 +171,6 @@ def stage_two_phase(demo: Demo) -> str:
 
 def stage_vdm(demo: Demo) -> str:
     """A short VDM run on the first variant; several samples of its test boxes."""
-    need("diffusion model (galaxygen.diffusion.task)", "galaxygen.diffusion.task", "train", "predict")
-    _require_boxes(demo)
     v = demo.variants[0]
     _train_and_predict(demo, "vdm", demo.size.vdm_config, demo.size.vdm_set, v, (v,),
                        samples=demo.size.vdm_samples)
@@ -223,9 +181,6 @@ def stage_evaluate(demo: Demo) -> str:
     """Every prediction against the truth test boxes: metrics.json, figures, report.html."""
     from galaxygen.evaluate import evaluate
 
-    _require_boxes(demo)
-    if not demo.predictions:
-        raise Skipped("no predictions")
     truth = [demo.test_dirs[v] for v in demo.variants]
     demo.metrics = evaluate(truth, demo.predictions, demo.path("report"), overwrite=True)
     return f"{len(demo.predictions)} predictions → {demo.path('report', 'report.html')}"
@@ -253,11 +208,7 @@ def prepare_out(out: Path, overwrite: bool) -> None:
 
 def run_demo(out: str | Path = "demo-out", size: str = "small", *, overwrite: bool = False, device: str = "auto",
              seed: int = 0, echo: Callable[[str], None] = print) -> Demo:
-    """Run every stage; returns the demo state (stage statuses, predictions, metrics).
-
-    A stage whose part is missing is recorded as ``missing`` and reported as "<part>: not yet
-    available"; a stage lacking its inputs as ``skipped``.
-    """
+    """Run every stage; returns the demo state (stage notes and times, predictions, metrics)."""
     from galaxygen.progress import progress
 
     if size not in SIZES:
@@ -270,12 +221,7 @@ def run_demo(out: str | Path = "demo-out", size: str = "small", *, overwrite: bo
     for name, stage in STAGES:
         bar.set_description(f"demo: {name}")
         t0 = time.perf_counter()
-        try:
-            note, status = stage(demo), "done"
-        except PartMissing as exc:
-            note, status = f"{exc.part}: not yet available", "missing"
-        except Skipped as exc:
-            note, status = f"skipped ({exc})", "skipped"
+        note, status = stage(demo), "done"
         seconds = time.perf_counter() - t0
         demo.stages[name] = {"status": status, "seconds": round(seconds, 1), "note": note}
         (bar.write if hasattr(bar, "write") else echo)(f"[{name}] {note} ({seconds:.0f} s)")

@@ -10,8 +10,7 @@ def register(sub) -> None:
         "demo", help="run the whole pipeline on the embedded default, end to end",
         description="Simulate a built-in CV set for two galaxy-surrogate variants, fit the HOD, train the "
                     "two-phase network and a short diffusion model, predict the test boxes (also across "
-                    "variants), evaluate model vs HOD vs truth and write report.html. Parts not installed "
-                    "are reported as 'not yet available' and skipped.")
+                    "variants), evaluate model vs HOD vs truth and write report.html.")
     p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
     p.add_argument("--size", choices=("tiny", "small", "full"), default="small",
                    help="tiny: 16^3 voxels, about two minutes (tests); small: 64^3 voxels in a 25 Mpc/h box, "
@@ -30,13 +29,10 @@ def run(args) -> int:
 
     demo = run_demo(args.out, args.size, overwrite=args.overwrite, device=args.device, seed=args.seed)
     if args.json:
-        emit_json({"stages": demo.stages, "headline": demo.metrics["headline"] if demo.metrics else [],
-                   "report": str(demo.path("report", "report.html")) if demo.metrics else None})
+        emit_json({"stages": demo.stages, "headline": demo.metrics["headline"],
+                   "report": str(demo.path("report", "report.html"))})
         return 0
-    if demo.metrics:
-        print()
-        print(headline_text(demo.metrics["headline"]))
-        print(f"\nreport: {demo.path('report', 'report.html')}")
-    else:
-        print("\nno report: no predictions could be made with the parts available (see above)")
+    print()
+    print(headline_text(demo.metrics["headline"]))
+    print(f"\nreport: {demo.path('report', 'report.html')}")
     return 0

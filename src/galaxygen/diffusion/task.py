@@ -36,7 +36,7 @@ from galaxygen.diffusion.vdm import VDM, VDMConfig
 from galaxygen.errors import GalaxygenError
 from galaxygen.io import check_writable, write_json
 from galaxygen.learn import distributed as D
-from galaxygen.learn.checkpoint import load_checkpoint, prepare_run_dir, read_run_config
+from galaxygen.learn.checkpoint import load_checkpoint, read_run_config, start_run
 from galaxygen.learn.data import (CropDataset, DataConfig, Split, Transform, fit_transform, load_region,
                                   region_mask, split_boxes)
 from galaxygen.learn.infer import prediction_box
@@ -182,11 +182,7 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
           overwrite: bool = False, device: str | None = None) -> dict[str, Any]:
     """Train the VDM on `boxes` (split by ``data``) into `run_dir`; see the module docstring."""
     cfg = parse_config(config)
-    info = D.init_distributed(device or cfg.device)
-    config = to_dict(cfg)
-    config = D.broadcast_object(prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite,
-                                                write=info.is_main) if info.is_main else None)
-    D.barrier()
+    info, config = start_run(to_dict(cfg), run_dir, device or cfg.device, resume=resume, overwrite=overwrite)
     cfg = parse_config(config)
     split_path, tr_path = run_dir / "split.json", run_dir / "transform.json"
     if resume and split_path.is_file() and tr_path.is_file():

@@ -87,6 +87,22 @@ def prepare_run_dir(run_dir: str | Path, config: Mapping[str, Any], *, resume: b
     return dict(config)
 
 
+def start_run(config: Mapping[str, Any], run_dir: str | Path, device: str | None, *, resume: bool,
+              overwrite: bool = False):
+    """Start a (possibly distributed) training run; returns (DistInfo, resolved config dict).
+
+    Every process joins the process group; rank 0 prepares `run_dir` (checks resume / overwrite and
+    writes config.json) and all ranks continue with the config it resolved.
+    """
+    from galaxygen.learn import distributed as D
+
+    info = D.init_distributed(device)
+    resolved = D.broadcast_object(prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite,
+                                                  write=info.is_main) if info.is_main else None)
+    D.barrier()
+    return info, resolved
+
+
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     """The resolved config of a run directory."""
     path = Path(run_dir) / "config.json"

@@ -25,7 +25,7 @@ from galaxygen.config import from_dict, to_dict
 from galaxygen.errors import GalaxygenError
 from galaxygen.io import write_json
 from galaxygen.learn import distributed as D
-from galaxygen.learn.checkpoint import load_checkpoint, prepare_run_dir, read_run_config
+from galaxygen.learn.checkpoint import load_checkpoint, read_run_config, start_run
 from galaxygen.learn.data import BoxData, Split, Transform, fit_transform, load_region, split_boxes
 from galaxygen.learn.infer import prediction_box, prediction_path
 from galaxygen.learn.losses import rate_from_output
@@ -49,11 +49,7 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
           overwrite: bool = False, device: str | None = None) -> dict[str, Any]:
     """Train the configured phases on `boxes` (split by ``data``) into `run_dir`; see module doc."""
     cfg = parse_config(config)
-    info = D.init_distributed(device or cfg.device)
-    config = to_dict(cfg)
-    config = D.broadcast_object(prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite,
-                                                write=info.is_main) if info.is_main else None)
-    D.barrier()
+    info, config = start_run(to_dict(cfg), run_dir, device or cfg.device, resume=resume, overwrite=overwrite)
     cfg = parse_config(config)
     split_path, tr_path = run_dir / "split.json", run_dir / "transform.json"
     if resume and split_path.is_file():
