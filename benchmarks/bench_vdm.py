@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,20 +34,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def log(msg: str) -> None:
-    print(f"[bench_vdm] {msg}", file=sys.stderr, flush=True)
-
-
-def simulate(out: Path, boxes: int, particles: int) -> Path:
-    if out.is_dir() and len(list(out.glob("*.h5"))) >= boxes:
-        return out
-    cmd = [sys.executable, "-m", "galaxygen", "simulate", str(out), "--boxes", str(boxes), "--particles",
-           str(particles)]
-    log("simulating: " + " ".join(cmd))
-    subprocess.run(cmd, check=True)
-    return out
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_train import log, simulate  # noqa: E402  (the same boxes as the two-phase benchmark)
 
 
 def spectra(preds: list[np.ndarray], truth: np.ndarray, box_size: float) -> dict:
