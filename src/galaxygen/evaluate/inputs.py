@@ -165,21 +165,19 @@ def group_prediction(label: str, paths: Sequence[str | os.PathLike],
         except (TypeError, ValueError):
             raise BoxFormatError(f"{path}: meta/realisation: expected a 0-based integer, "
                                  f"got {h.meta.get('realisation')!r}") from None
+        models.add(_text(h.meta.get("model", "")))
+        trained.add(_text(h.meta.get("trained_on", "")))
         if r < 0 or _text(h.meta.get("kind", "")) == "mean":  # the mean of several samples
             if t.key in means:
                 raise GalaxygenError(f"prediction {label!r}: {means[t.key]} and {path} are both the mean "
                                      f"of box {t.name!r}")
             means[t.key] = path
-            models.add(_text(h.meta.get("model", "")))
-            trained.add(_text(h.meta.get("trained_on", "")))
             continue
         slot = reals.setdefault(r, {})
         if t.key in slot:
             raise GalaxygenError(f"prediction {label!r}: {slot[t.key]} and {path} are both realisation {r} "
                                  f"of box {t.name!r}; give each sample its meta 'realisation'")
         slot[t.key] = path
-        models.add(_text(h.meta.get("model", "")))
-        trained.add(_text(h.meta.get("trained_on", "")))
     ignored: tuple[Path, ...] = ()
     if not reals:  # only means: evaluate them as the prediction
         reals = {0: means}

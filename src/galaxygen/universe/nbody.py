@@ -165,7 +165,9 @@ def time_steps(a_init: float, a_final: float, steps: int, schedule: str = "linea
 
 
 def _setup(ics: InitialConditions, cosmo: Cosmology | None, device, z_init, z_final, steps, what,
-           schedule="linear"):
+           schedule, mesh_factor, deconvolve, gradient):
+    """Checked inputs of a run: growth, device, step times, LPT fields, lattice q and the force."""
+    require(mesh_factor in (1, 2), f"{what}: mesh_factor must be 1 or 2, got {mesh_factor}")
     if cosmo is not None and cosmo != ics.cosmology:
         raise ConfigError(f"{what}: cosmology {cosmo} differs from the one the initial conditions "
                           f"were made with ({ics.cosmology})")
@@ -175,7 +177,9 @@ def _setup(ics: InitialConditions, cosmo: Cosmology | None, device, z_init, z_fi
     require(1e-5 <= a_init < a_final <= 4.0,
             f"{what}: need z_init > z_final > -0.75, got z_init={1 / a_init - 1:g}, z_final={z_final:g}")
     dev = ics.device if device is None else resolve_device(device)
-    return growth(ics.cosmology.omega_m), dev, time_steps(a_init, a_final, steps, schedule)
+    force = make_force(ics.n_per_side, ics.box_size, mesh_factor, dev, deconvolve, gradient)
+    return (growth(ics.cosmology.omega_m), dev, time_steps(a_init, a_final, steps, schedule),
+            _on(ics.psi1, dev), _on(ics.psi2, dev), ics.lattice().to(dev), force)
 
 
 def _on(t: torch.Tensor | None, dev: torch.device) -> torch.Tensor | None:
@@ -204,11 +208,8 @@ def run_pm(ics: InitialConditions, cosmo: Cosmology | None = None, *, steps: int
     -------
     Particles at z_final (positions wrapped into [0, L), ID order).
     """
-    require(mesh_factor in (1, 2), f"run_pm: mesh_factor must be 1 or 2, got {mesh_factor}")
-    g, dev, times = _setup(ics, cosmo, device, z_init, z_final, steps, "run_pm", schedule)
-    psi1, psi2 = _on(ics.psi1, dev), _on(ics.psi2, dev)
-    q = ics.lattice().to(dev)
-    force = make_force(ics.n_per_side, ics.box_size, mesh_factor, dev, deconvolve, gradient)
+    g, dev, times, psi1, psi2, q, force = _setup(ics, cosmo, device, z_init, z_final, steps, "run_pm",
+                                                 schedule, mesh_factor, deconvolve, gradient)
     a0 = float(times[0])
     # s = x − q (small numbers keep float32 precision); p from the LPT growth rates
     s = psi1 * float(g.d1(a0))
@@ -285,11 +286,8 @@ def run_cola(ics: InitialConditions, cosmo: Cosmology | None = None, *, steps: i
     -------
     Particles at z_final (positions wrapped into [0, L), ID order).
     """
-    require(mesh_factor in (1, 2), f"run_cola: mesh_factor must be 1 or 2, got {mesh_factor}")
-    g, dev, times = _setup(ics, cosmo, device, z_init, z_final, steps, "run_cola", schedule)
-    psi1, psi2 = _on(ics.psi1, dev), _on(ics.psi2, dev)
-    q = ics.lattice().to(dev)
-    force = make_force(ics.n_per_side, ics.box_size, mesh_factor, dev, deconvolve, gradient)
+    g, dev, times, psi1, psi2, q, force = _setup(ics, cosmo, device, z_init, z_final, steps, "run_cola",
+                                                 schedule, mesh_factor, deconvolve, gradient)
     res = torch.zeros_like(psi1)   # x_res = x − x_LPT
     u = torch.zeros_like(psi1)     # p_res = p − p_LPT
     acc = torch.empty_like(psi1)
