@@ -4,15 +4,16 @@ For each particle count N (default 128 and 256) in a 25 Mpc/h box, three stages 
 child processes so that each peak resident memory (ru_maxrss) is its own; wall time and CPU time
 (all threads) are printed, the latter for a machine shared with other jobs:
   ics   2LPT initial conditions (CAMB spectrum, z = 49),
-  cola  ICs + COLA, 10 steps, 2x force mesh,
+  cola  ICs + COLA, 10 steps (or each of --cola-steps), 2x force mesh,
   pm    ICs + PM, 40 steps, 2x force mesh (FastPM factors).
 Each child paints its z = 0 particles (CIC, N^3 grid) to a temporary file; the parent prints the
-P(k) ratio COLA/PM per k bin (CIC deconvolved) and the largest |ratio - 1| for k < 2 h/Mpc.
+P(k) ratio COLA/PM per k bin (CIC deconvolved) and the largest |ratio - 1| below k = 0.5, 1, 2
+and 4 h/Mpc, for each COLA step count: `--cola-steps 10 20 40` shows how COLA converges to PM.
 Targets (issue 3, 2 cores): COLA 128^3 < 20 s, 256^3 < 4 min within 8 GiB; COLA/PM within 2 %
 for k < 2 h/Mpc at 128^3.
 
 Usage: python benchmarks/bench_nbody.py [--sizes 128 256] [--box 25] [--pm-steps 40]
-       [--cola-steps 10] [--device auto] [--threads N]
+       [--cola-steps 10 [20 40]] [--device auto] [--threads N]
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def child(args) -> None:
     if args.stage != "ics":
         t0, c0 = time.perf_counter(), _cpu()
         if args.stage == "cola":
-            parts = run_cola(ics, steps=args.cola_steps, mesh_factor=2)
+            parts = run_cola(ics, steps=args.cola_steps[0], mesh_factor=2)
         else:
             parts = run_pm(ics, steps=args.pm_steps, mesh_factor=2)
         if parts.pos.is_cuda:
@@ -73,7 +74,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256], help="particles per side")
     ap.add_argument("--box", type=float, default=25.0, help="box side [Mpc/h] (default 25)")
-    ap.add_argument("--cola-steps", type=int, default=10)
+    ap.add_argument("--cola-steps", type=int, nargs="+", default=[10], help="one COLA run per count")
     ap.add_argument("--pm-steps", type=int, default=40)
     ap.add_argument("--stages", nargs="+", default=["ics", "cola", "pm"], choices=["ics", "cola", "pm"])
     ap.add_argument("--device", default="auto")
@@ -93,37 +94,42 @@ def main() -> None:
     env = dict(os.environ, GALAXYGEN_NO_PROGRESS="1")
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
+            runs = [(stage, steps) for stage in args.stages
+                    for steps in (args.cola_steps if stage == "cola" else [args.pm_steps])]
             res = {}
-            for stage in args.stages:
-                out = Path(tmp) / f"{stage}_{n}.npy"
+            for stage, steps in runs:
+                name = f"{stage}{steps}" if stage != "ics" else stage
+                out = Path(tmp) / f"{name}_{n}.npy"
                 cmd = [sys.executable, __file__, "--stage", stage, "--n", str(n), "--box", str(args.box),
-                       "--cola-steps", str(args.cola_steps), "--pm-steps", str(args.pm_steps),
+                       "--cola-steps", str(steps), "--pm-steps", str(args.pm_steps),
                        "--device", args.device, "--threads", str(args.threads), "--out", str(out)]
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 if proc.returncode:
                     print(proc.stderr, file=sys.stderr)
-                    raise SystemExit(f"stage {stage} at {n}^3 failed")
-                res[stage] = json.loads(proc.stdout.strip().splitlines()[-1])
-                r = res[stage]
-                line = f"{n}^3 {stage:4s}: ics {r['ics_s']:7.2f} s ({r['ics_cpu_s']:.1f} CPU s)"
+                    raise SystemExit(f"stage {name} at {n}^3 failed")
+                res[name] = r = json.loads(proc.stdout.strip().splitlines()[-1])
+                line = f"{n}^3 {name:6s}: ics {r['ics_s']:7.2f} s ({r['ics_cpu_s']:.1f} CPU s)"
                 if "run_s" in r:
                     line += f"  run {r['run_s']:8.2f} s ({r['run_cpu_s']:.1f} CPU s)"
                 line += f"  peak RSS {r['peak_rss_gib']:.2f} GiB"
                 if "peak_cuda_gib" in r:
                     line += f"  peak CUDA {r['peak_cuda_gib']:.2f} GiB"
                 print(line, flush=True)
-            if "cola" in res and "pm" in res:
-                pc = power_spectrum(np.load(Path(tmp) / f"cola_{n}.npy"), args.box, scheme="cic")
-                pp = power_spectrum(np.load(Path(tmp) / f"pm_{n}.npy"), args.box, scheme="cic")
+            pm = f"pm{args.pm_steps}"
+            if pm not in res:
+                continue
+            pp = power_spectrum(np.load(Path(tmp) / f"{pm}_{n}.npy"), args.box, scheme="cic")
+            for steps in args.cola_steps if "cola" in args.stages else []:
+                pc = power_spectrum(np.load(Path(tmp) / f"cola{steps}_{n}.npy"), args.box, scheme="cic")
                 ratio = pc.power / pp.power
-                print(f"{n}^3 P(k) COLA({args.cola_steps})/PM({args.pm_steps}):")
+                print(f"{n}^3 P(k) COLA({steps})/PM({args.pm_steps}):")
                 shown = set(np.flatnonzero(pc.k < 2.0)) | set(
                     np.unique(np.searchsorted(pc.k, np.geomspace(2.0, pc.k[-1], 12))).clip(0, len(pc.k) - 1))
                 for i in sorted(shown):
                     print(f"  k = {pc.k[i]:7.3f} h/Mpc  {ratio[i]:.4f}")
-                sel = pc.k < 2.0
-                print(f"{n}^3 max |COLA/PM - 1| for k < 2 h/Mpc: {np.max(np.abs(ratio[sel] - 1)):.4f}",
-                      flush=True)
+                worst = "  ".join(f"k < {kmax:g}: {np.max(np.abs(ratio[pc.k < kmax] - 1)):.4f}"
+                                  for kmax in (0.5, 1.0, 2.0, 4.0))
+                print(f"{n}^3 max |COLA({steps})/PM - 1|  {worst}", flush=True)
 
 
 if __name__ == "__main__":
