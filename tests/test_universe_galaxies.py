@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from galaxygen.errors import ConfigError
-from galaxygen.universe.galaxies import (VARIANTS, conditional_scores, get_variant, mass_unit_for,
-                                         match_hosts, occupation, populate)
+from galaxygen.universe.galaxies import (VARIANTS, best_precision_at_recall, conditional_scores, get_variant,
+                                         mass_unit_for, match_hosts, occupation, occupied_probability,
+                                         populate)
 
 BOX = 50.0
 MASS_UNIT = mass_unit_for(25.0, 128)  # 20 particles of a 128^3 box of 25 Mpc/h
@@ -186,3 +187,34 @@ def test_a_box_without_halos_gives_an_empty_catalogue():
     assert len(halos["mass"]) == 0 and halos["member_offset"].tolist() == [0]
     gal = populate(halos, 25.0, "simba-like", {}, np.random.default_rng(0), mass_unit=1e10)
     assert gal["pos"].shape == (0, 3) and gal["is_central"].dtype == np.int8 and gal["host"].dtype == np.int64
+
+
+def test_best_precision_at_recall_on_a_hand_made_field():
+    prob = np.array([0.0, 0.5, 1.0, 0.0, 0.5, 1.0])  # 3 occupied voxels expected
+    # recall 2/3: the two certain voxels; 0.8: add one half-voxel (2.5 / 3 >= 0.8) -> 2.5 / 3
+    assert best_precision_at_recall(prob, 2 / 3) == pytest.approx(1.0)
+    assert best_precision_at_recall(prob, 0.8) == pytest.approx(2.5 / 3)
+    assert best_precision_at_recall(prob, 1.0) == pytest.approx(3 / 4)
+    with pytest.raises(ConfigError, match="target_recall"):
+        best_precision_at_recall(prob, 1.5)
+
+
+def test_occupied_probability_is_the_central_probability_of_isolated_small_halos():
+    # small, isolated halos: satellites are rare, so P(centre voxel occupied) = <N_cen> (+ <N_sat>)
+    halos = synthetic_halos(n=40, seed=3, log_range=(0.2, 0.6))
+    v = get_variant("tng-like")
+    n_cen, n_sat = occupation(halos, v, {}, MASS_UNIT)
+    grid, reps = 32, 400
+    prob = occupied_probability(halos, BOX, grid, v, {}, mass_unit=MASS_UNIT, realisations=reps)
+    assert prob.min() >= 0 and prob.max() <= 1
+    # every galaxy voxel of an independent draw is one the Monte Carlo found possible
+    gal = populate(halos, BOX, v, {}, np.random.default_rng(12345), mass_unit=MASS_UNIT)
+    vox = np.floor(gal["pos"] / (BOX / grid)).astype(int) % grid
+    assert np.all(prob[tuple(vox.T)] > 0)
+    # summed over the voxels, the expected occupied count is the expected number of galaxy voxels
+    centre = np.floor(halos["pos"] / (BOX / grid)).astype(int) % grid
+    p_centre = prob[tuple(centre.T)]
+    expected = n_cen + n_sat * (1 - n_cen)  # upper bound of P(>= 1) when satellites add voxels
+    assert np.all(p_centre <= np.minimum(expected, 1) + 4 * 0.5 / math.sqrt(reps))
+    assert np.all(p_centre >= n_cen - 4 * np.sqrt(n_cen * (1 - n_cen) / reps) - 1e-9)
+    assert abs(p_centre.mean() - n_cen.mean()) < 0.05

@@ -296,3 +296,46 @@ def match_hosts(host_pos: np.ndarray, host_radius: np.ndarray, halo_pos: np.ndar
     has = ok.any(axis=1)
     out[has] = idx[has, first[has]]
     return out
+
+
+def occupied_probability(halos: dict, box_size: float, grid: int, variant: SurrogateVariant | str,
+                         params: dict, *, mass_unit: float, realisations: int = 100,
+                         seed: int = 0) -> np.ndarray:
+    """P(a voxel holds at least one galaxy) under the surrogate on these halos, by Monte Carlo.
+
+    The surrogate is stochastic (Bernoulli centrals, Poisson satellites on random members), so no
+    prediction from the dark matter, however good, can place every galaxy. This is the best one can
+    know: the frequency with which `realisations` independent `populate` draws (seeds
+    ``[seed, k]``) occupy each voxel (NGP, as `galaxygen simulate` paints). Ranking voxels by it is
+    the Bayes-optimal classifier; `best_precision_at_recall` turns it into the highest voxel
+    precision any model can expect at a recall (the oracle line of the benchmarks).
+
+    Returns (grid, grid, grid) float64 in [0, 1]; its standard error is ≤ 0.5 / sqrt(realisations).
+    """
+    from galaxygen.mesh import paint
+
+    require(realisations >= 1, f"realisations: expected >= 1, got {realisations}")
+    variant = get_variant(variant) if isinstance(variant, str) else variant
+    hits = np.zeros((grid,) * 3, dtype=np.int32)
+    for k in range(realisations):
+        gal = populate(halos, box_size, variant, params, np.random.default_rng([seed, k]), mass_unit=mass_unit)
+        if len(gal["pos"]):
+            hits += np.asarray(paint(gal["pos"], grid, box_size, scheme="ngp")) > 0
+    return hits / realisations
+
+
+def best_precision_at_recall(prob: np.ndarray, target_recall: float) -> float:
+    """Expected voxel precision of the Bayes-optimal ranking at an expected recall.
+
+    prob : P(voxel occupied), any shape (e.g. `occupied_probability`). Keeping the voxels of highest
+    probability until their expected number of occupied voxels, sum(prob kept), reaches
+    target_recall × sum(prob) gives the largest expected true positives for the number kept
+    (Neyman-Pearson); the precision is sum(prob kept) / number kept.
+    """
+    require(0.0 < target_recall <= 1.0, f"target_recall: expected in (0, 1], got {target_recall}")
+    p = np.sort(np.asarray(prob, dtype=np.float64).ravel())[::-1]
+    tp = np.cumsum(p)
+    if tp[-1] <= 0:
+        raise ConfigError("best_precision_at_recall: no voxel can be occupied (all probabilities 0)")
+    kept = int(np.searchsorted(tp, target_recall * tp[-1] * (1 - 1e-12))) + 1
+    return float(tp[kept - 1] / kept)
