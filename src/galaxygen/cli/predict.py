@@ -20,9 +20,10 @@ def register(sub) -> None:
     p.add_argument("--tile", type=int, default=None,
                    help="inference tile side [voxels] (default: the run config's infer.tile)")
     p.add_argument("--batch", type=int, default=None, help="tiles per forward pass (default: infer.batch)")
-    p.add_argument("--counts", choices=("round", "poisson"), default=None,
-                   help="two-phase runs: round the predicted counts or draw them from a Poisson law "
-                        "(default: the run config's `counts`)")
+    p.add_argument("--counts", choices=("round", "total", "poisson"), default=None,
+                   help="two-phase runs: round the expected counts per voxel, round them keeping the box "
+                        "total (largest remainders), or draw them from a Poisson law (default: the run "
+                        "config's `counts`)")
     p.add_argument("--steps", type=int, default=None,
                    help="diffusion runs: ancestral sampling steps (default: the run config's)")
     p.add_argument("--mean", action="store_true", default=None,

@@ -42,7 +42,7 @@ def _classifier_default() -> PhaseConfig:
 
 
 def _regressor_default() -> PhaseConfig:
-    return PhaseConfig(ModelConfig(name="r2unet", width=8, depth=2), LossConfig("weighted_mse"),
+    return PhaseConfig(ModelConfig(name="r2unet", width=8, depth=2), LossConfig("poisson"),
                        TrainConfig(early_stopping=EarlyStopping("loss", "min")))
 
 
@@ -62,14 +62,19 @@ class InferConfig:
 
 @dataclass(frozen=True)
 class TwoPhaseConfig:
-    """The whole `task: two_phase` config (configs/two-phase-*.yaml)."""
+    """The whole `task: two_phase` config (configs/two-phase-*.yaml).
+
+    counts : how the regressor's expected counts become galaxies (`combine`); the default 'total'
+        keeps the box's expected number of galaxies, which needs calibrated rates: the default
+        regressor loss 'poisson' (an up-weighted MSE inflates them).
+    """
 
     task: Literal["two_phase"] = "two_phase"
     device: str = "auto"
     seed: int = 0
     phases: tuple[str, ...] = PHASES
     target_recall: float = 0.95
-    counts: Literal["round", "poisson"] = "round"
+    counts: Literal["round", "total", "poisson"] = "total"
     data: DataConfig = field(default_factory=DataConfig)
     classifier: PhaseConfig = field(default_factory=_classifier_default)
     regressor: PhaseConfig = field(default_factory=_regressor_default)
@@ -141,26 +146,56 @@ def threshold_for_recall(scores: np.ndarray, occupied: np.ndarray, target_recall
                            kept_fraction=float(kept[best]) / s.size)
 
 
+COUNTS = ("round", "total", "poisson")
+
+
 def combine(prob: np.ndarray | None, rate: np.ndarray | None, threshold: float | None, *,
             counts: str = "round", rng: np.random.Generator | None = None) -> np.ndarray:
-    """Galaxies per voxel: mask (prob >= threshold) × counts from `rate`.
+    """Galaxies per voxel: mask (prob >= threshold) × counts from the expected counts `rate`.
 
-    counts='round' rounds the expected counts; 'poisson' draws Poisson(rate) with `rng`. Without a
-    regressor (rate None) each kept voxel holds one galaxy; without a classifier (prob None) the
-    counts are used everywhere.
+    counts:
+    * 'round': each voxel's rate rounded (a voxel needs rate >= 0.5 to hold a galaxy);
+    * 'total': rounded so that the box holds round(sum of the kept rates) galaxies, by the largest
+      remainder method (Hamilton apportionment): every kept voxel gets floor(rate), and the voxels
+      with the largest fractional parts one more, until the total is reached (ties by voxel index).
+      A calibrated regressor (Poisson loss) then gives the right number of galaxies and so the
+      right shot noise, placed in the likeliest voxels; 'round' drops every voxel below 0.5, which
+      with recall-oriented masks loses or (with an up-weighted MSE) multiplies galaxies;
+    * 'poisson': Poisson(rate) draws with `rng` (one realisation of the stochastic field).
+    Without a regressor (rate None) each kept voxel holds one galaxy; without a classifier (prob
+    None) the counts are used everywhere.
     """
+    if counts not in COUNTS:
+        raise ConfigError(f"counts: expected one of {COUNTS}, got {counts!r}")
     if rate is None:
         if prob is None:
             raise ConfigError("combine: need a classifier probability or a regressor rate")
         return (prob >= threshold).astype(np.float32)
     rate = np.clip(rate, 0.0, None)
+    if prob is not None:
+        rate = rate * (prob >= threshold)
     if counts == "poisson":
         if rng is None:
             raise ConfigError("combine: Poisson counts need a random generator (seed)")
-        c = rng.poisson(rate).astype(np.float32)
-    else:
-        c = np.rint(rate).astype(np.float32)
-    return c if prob is None else c * (prob >= threshold)
+        return rng.poisson(rate).astype(np.float32)
+    if counts == "round":
+        return np.rint(rate).astype(np.float32)
+    return largest_remainder(rate)
+
+
+def largest_remainder(rate: np.ndarray) -> np.ndarray:
+    """Integer counts with total round(sum(rate)), each floor(rate) or floor(rate) + 1: the voxels
+    with the largest fractional parts get the extra one (Hamilton's method; ties by flat index).
+    Same shape as `rate` (>= 0), float32."""
+    r = np.asarray(rate, dtype=np.float64)
+    base = np.floor(r)
+    extra = int(round(float(r.sum()))) - int(base.sum())
+    out = base.ravel()
+    if extra > 0:
+        frac = (r - base).ravel()
+        top = np.argsort(-frac, kind="stable")[:extra]
+        out[top] += 1.0
+    return out.reshape(r.shape).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- phase tasks
@@ -262,7 +297,8 @@ class RegressorTask:
             losses.append(float(self.loss(out[sel], b.target[sel], None)))
             rate = rate_from_output(out, self.loss_cfg).numpy()
             prob = b.extras["prob"].numpy() if "prob" in b.extras else None
-            pred = combine(prob, rate, self.threshold, counts="round")
+            # the run's counts rule (Poisson draws would make the metrics random: rounded instead)
+            pred = combine(prob, rate, self.threshold, counts="round" if self.cfg.counts == "poisson" else self.cfg.counts)
             preds.append(pred[m.numpy()])
             truths.append(b.target.numpy()[m.numpy()])
         p, t = np.concatenate(preds), np.concatenate(truths)

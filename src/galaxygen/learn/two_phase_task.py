@@ -31,7 +31,7 @@ from galaxygen.learn.infer import prediction_box, prediction_path
 from galaxygen.learn.losses import rate_from_output
 from galaxygen.learn.models import build_model
 from galaxygen.learn.trainer import Trainer
-from galaxygen.learn.two_phase import (ClassifierTask, RegressorTask, TwoPhaseConfig, combine, infer_box,
+from galaxygen.learn.two_phase import (COUNTS, ClassifierTask, RegressorTask, TwoPhaseConfig, combine, infer_box,
                                        threshold_for_recall)
 from galaxygen.progress import progress
 
@@ -144,12 +144,27 @@ def load_run(run_dir: Path, device: torch.device) -> tuple[TwoPhaseConfig, Trans
     return cfg, transform, models
 
 
+def network_outputs(cfg: TwoPhaseConfig, transform: Transform, models: dict[str, Any], box,
+                    infer_cfg, device: torch.device) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The classifier's probability and the regressor's rate on a whole box (None for a phase the
+    run lacks), each (N, N, N) float32: what `combine` turns into galaxies."""
+    b = BoxData(None, box, torch.from_numpy(transform.apply(box.dm, box.dm_velocity)),  # type: ignore[arg-type]
+                torch.from_numpy(box.galaxies), torch.zeros(0), np.zeros((0, 3), np.int64))
+    prob = rate = None
+    if "classifier" in models:
+        prob = torch.sigmoid(infer_box(models["classifier"], b, infer_cfg, device)[0].float()).numpy()
+    if "regressor" in models:
+        out = infer_box(models["regressor"], b, infer_cfg, device)[0].float()
+        rate = rate_from_output(out, cfg.regressor.loss).numpy()
+    return prob, rate
+
+
 def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int = 1, seed: int = 0,
             device: str = "auto", overwrite: bool = False, tile: int | None = None,
             batch: int | None = None, counts: str | None = None) -> list[Path]:
     """Write one prediction box per input box (``samples`` Poisson realisations when counts='poisson').
 
-    `counts` ('round' or 'poisson') replaces the run config's choice; `tile` and `batch` its
+    `counts` ('round', 'total' or 'poisson', see `combine`) replaces the run config's choice; `tile` and `batch` its
     ``infer`` settings. Sample k of a box draws from ``numpy.random.default_rng([seed, k])``.
     """
     from dataclasses import replace
@@ -163,8 +178,8 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
     if samples < 1:
         raise GalaxygenError(f"--samples: expected >= 1, got {samples}")
     counts = counts or cfg.counts
-    if counts not in ("round", "poisson"):
-        raise GalaxygenError(f"--counts: expected round or poisson, got {counts!r}")
+    if counts not in COUNTS:
+        raise GalaxygenError(f"--counts: expected one of {', '.join(COUNTS)}, got {counts!r}")
     if samples > 1 and counts != "poisson":
         raise GalaxygenError("--samples > 1 needs Poisson counts (rounded counts are deterministic): "
                              "pass --counts poisson")
@@ -178,14 +193,7 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
         outs = [prediction_path(out_dir, box.name, k, samples) for k in range(samples)]
         for o in outs:
             check_writable(o, overwrite)
-        b = BoxData(None, box, torch.from_numpy(transform.apply(box.dm, box.dm_velocity)),  # type: ignore[arg-type]
-                    torch.from_numpy(box.galaxies), torch.zeros(0), np.zeros((0, 3), np.int64))
-        prob = rate = None
-        if "classifier" in models:
-            prob = torch.sigmoid(infer_box(models["classifier"], b, infer_cfg, dev)[0].float()).numpy()
-        if "regressor" in models:
-            out = infer_box(models["regressor"], b, infer_cfg, dev)[0].float()
-            rate = rate_from_output(out, cfg.regressor.loss).numpy()
+        prob, rate = network_outputs(cfg, transform, models, box, infer_cfg, dev)
         for k, o in enumerate(outs):
             rng = np.random.default_rng([seed, k])
             gal = combine(prob, rate, models.get("threshold"), counts=counts, rng=rng)
