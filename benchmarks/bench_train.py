@@ -7,6 +7,11 @@ Prints (JSON on stdout, progress on stderr):
 * training throughput [voxels/s] and peak memory for each network of the registry;
 * the time to predict one 256^3 box on the CPU with the small config.
 
+* the classifier alone: its mask's recall and precision, and its precision at the target recall
+  with the threshold chosen on the test boxes; next to it the trivial peer (voxels ranked by DM
+  count) and, on built-in boxes, the surrogate's limit (the precision a perfect model of
+  P(voxel occupied) expects: `surrogate_limit`).
+
 Targets (issue 7): recall >= 0.95 at precision >= 0.3 on the test boxes; prediction closer to the
 truth than the HOD in P(k) and r(k) for k < k_Nyq/2; 256^3 inference under 2 minutes on 2 cores.
 
@@ -97,6 +102,70 @@ def pooled_stats(pairs, box_size: float) -> dict:
             "pk_ratio_max_dev": float(np.nanmax(np.abs(ratio - 1)))}
 
 
+def mask_metrics(run: Path, test, target_recall: float) -> dict | None:
+    """The classifier alone on the test boxes: recall and precision of its mask (the threshold
+    chosen on the validation boxes), and the precision at `target_recall` had the threshold been
+    chosen on the test boxes themselves (the ranking quality, free of the threshold's transfer)."""
+    import torch
+
+    from galaxygen.box import read_box
+    from galaxygen.learn.two_phase import threshold_for_recall
+    from galaxygen.learn.two_phase_task import load_run, network_outputs
+
+    cfg, transform, models = load_run(run, torch.device("cpu"))
+    if "classifier" not in models:
+        return None
+    probs, truth = [], []
+    for path in test:
+        box = read_box(path, catalogs=False, velocity=cfg.data.velocity)
+        prob, _ = network_outputs(cfg, transform, models, box, cfg.infer, torch.device("cpu"))
+        probs.append(prob.ravel())
+        truth.append(box.galaxies.ravel() > 0)
+    prob, occ = np.concatenate(probs), np.concatenate(truth)
+    kept = prob >= models["threshold"]
+    tp = int(np.sum(kept & occ))
+    best = threshold_for_recall(prob, occ, target_recall)
+    return {"threshold": models["threshold"], "recall": tp / max(int(occ.sum()), 1),
+            "precision": tp / max(int(kept.sum()), 1),
+            "precision_at_target_recall_test_threshold": best.precision, "target_recall": target_recall}
+
+
+def dm_ranking(test, target_recall: float) -> float:
+    """The trivial peer: voxels ranked by their DM particle count, precision at `target_recall`."""
+    from galaxygen.box import read_box
+    from galaxygen.learn.two_phase import threshold_for_recall
+
+    boxes = [read_box(p, catalogs=False) for p in test]
+    dm = np.concatenate([b.dm.ravel() for b in boxes])
+    occ = np.concatenate([b.galaxies.ravel() > 0 for b in boxes])
+    return threshold_for_recall(dm, occ, target_recall).precision
+
+
+def surrogate_limit(paths, target_recall: float, realisations: int = 50) -> dict | None:
+    """Highest voxel precision any model can expect at `target_recall` on built-in boxes.
+
+    The surrogate galaxies are random draws given the halos (Bernoulli centrals, Poisson
+    satellites), so a perfect model of P(voxel occupied) is the limit: computed by Monte Carlo on
+    each box's halo catalogue (the COLA halos the box stores, standing in for the PM halos the
+    truth was drawn on) with `galaxygen.universe.galaxies.occupied_probability`. None when a box
+    is not a built-in surrogate box (e.g. CAMELS).
+    """
+    from galaxygen.box import read_box
+    from galaxygen.universe.galaxies import VARIANTS, best_precision_at_recall, occupied_probability
+
+    out = {}
+    for path in paths:
+        b = read_box(path, catalogs=True)
+        model = b.meta.get("galaxy_model")
+        if model not in VARIANTS or b.halos is None or "member_pos" not in b.halos:
+            return None
+        prob = occupied_probability(b.halos, b.box_size, b.grid, model, b.params,
+                                    mass_unit=float(b.meta["mass_unit"]), realisations=realisations)
+        out[b.name] = best_precision_at_recall(prob, target_recall)
+    return {"target_recall": target_recall, "precision_per_box": out,
+            "precision_mean": float(np.mean(list(out.values())))}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--boxes", type=Path, help="folder of box files (default: simulate into WORK/boxes)")
@@ -154,6 +223,10 @@ def main() -> int:
         box_size = tb.box_size
     vm = pooled(pairs)
     report["test_voxel_metrics"] = vm.as_dict()
+    target_recall = float(config.get("target_recall", 0.95))
+    report["test_mask_metrics"] = mask_metrics(run, test, target_recall)
+    report["surrogate_limit"] = surrogate_limit(test, target_recall)
+    report["dm_ranking_precision_at_target_recall"] = dm_ranking(test, target_recall)
     report["test_count_ratio"] = float(sum(p.sum() for p, _ in pairs) / sum(t.sum() for _, t in pairs))
     report["test_spectra_network"] = pooled_stats(pairs, box_size)
     if args.hod_dir:
