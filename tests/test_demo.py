@@ -33,6 +33,10 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
         assert res["tested_on"], label
     mat = metrics["cross_matrix"]["two-phase"]
     assert len(mat["rows_trained_on"]) == 2 and len(mat["cols_tested_on"]) == 2
+    variants = mat["rows_trained_on"]
+    pairs = {(e["prediction"], e["baseline"], e["tested_on"]) for e in metrics["versus_baseline"]}
+    assert {(f"two-phase_{v}", f"hod_{v}", t) for v in variants for t in variants} <= pairs
+    assert "two-phase_" in text and " vs hod_" in text  # the terminal shows the comparison
     assert "report:" in text
     # a second run into the same folder is refused without --overwrite
     assert main(["demo", "--out", str(out), "--size", "tiny"]) == 2

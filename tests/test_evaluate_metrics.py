@@ -147,3 +147,34 @@ def test_matching_errors_name_the_files(tmp_path, make_box, truths, truth_dir):
     write_set(twice, [as_prediction(truths[0], truths[0].galaxies)], suffix="_copy")
     with pytest.raises(GalaxygenError, match=r"CV_0.*CV_0_copy\.h5.*both realisation 0"):
         compute([truth_dir], {"p": [twice]})
+
+
+def test_headline_per_suite_and_versus_the_hod(tmp_path, make_box):
+    # Suites A and B; "net" (trained on A) is exact on A and shifted on B; the HOD fitted on A is
+    # thinned on both. In-domain (A) the net beats the HOD in every number and every k bin; on B
+    # its shift loses r(k) at high k, which the per-suite rows must show rather than pool away.
+    truth = {s: clustered_truth(make_box, "CV_0", seed=i, suite=s) for i, s in enumerate("AB")}
+    tdir = tmp_path / "truth"
+    for s, t in truth.items():
+        write_set(tdir / s, [t])
+    rng = np.random.default_rng(3)
+    net = [as_prediction(t, t.galaxies if s == "A" else np.roll(t.galaxies, 1, axis=0), model="two-phase:t",
+                         trained_on="A") for s, t in truth.items()]
+    hod = [as_prediction(t, np.where(rng.random(t.galaxies.shape) < 0.5, t.galaxies, 0), model="hod:seed3",
+                         trained_on="A") for t in truth.values()]
+    other = [as_prediction(truth["A"], truth["A"].galaxies, model="vdm", trained_on="B")]  # no HOD fitted on B
+    preds = {label: [write_set(tmp_path / label / b.suite, [b]) for b in boxes]
+             for label, boxes in (("net", net), ("hod", hod), ("other", other))}
+    metrics, _ = compute([tdir / "A", tdir / "B"], preds)
+    rows = {(r["prediction"], r["tested_on"]): r for r in metrics["headline"]}
+    assert sorted(rows) == [("hod", "A"), ("hod", "B"), ("net", "A"), ("net", "B"), ("other", "A")]
+    assert rows[("net", "A")]["f1"] == 1.0 and rows[("net", "B")]["recall"] < 0.5
+    assert rows[("net", "A")]["min_r"] == pytest.approx(1.0) and rows[("net", "B")]["min_r"] < 0.9
+    vs = {(e["prediction"], e["tested_on"]): e for e in metrics["versus_baseline"]}
+    assert sorted(vs) == [("net", "A"), ("net", "B")]  # "other" has no HOD fitted on its suite
+    a, b = vs[("net", "A")], vs[("net", "B")]
+    assert a["baseline"] == "hod" and a["wins"] == ["f1", "min_r", "max_abs_ratio_dev"]
+    assert a["f1"][0] == 1.0 and a["f1"][1] == pytest.approx(rows[("hod", "A")]["f1"])
+    assert a["k_bins"] > 3 and a["pk_closer_bins"] == a["k_bins"] and a["r_higher_bins"] == a["k_bins"]
+    assert "f1" not in b["wins"]  # a one-voxel shift misses almost every galaxy voxel
+    assert b["pk_closer_bins"] == b["k_bins"]  # but keeps |delta_k|: P(k) exact, the thinned HOD's is not

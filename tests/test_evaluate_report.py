@@ -53,7 +53,8 @@ def test_cli_writes_report_and_refuses_to_overwrite(tmp_path, make_box, capsys):
     html, srcs = _check_report(out)
     assert {"slices.png", "power.png", "correlation.png", "one_point.png", "cross_matrix.png"} <= set(srcs)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert [row["prediction"] for row in metrics["headline"]] == ["net_A", "net_B", "vdm"]
+    assert [(row["prediction"], row["tested_on"]) for row in metrics["headline"]] == [
+        ("net_A", "A"), ("net_A", "B"), ("net_B", "A"), ("net_B", "B"), ("vdm", "A"), ("vdm", "B")]
     assert metrics["predictions"]["vdm"]["realisations"] == 3
     for row in metrics["headline"]:
         assert f">{row['prediction']}<" in html

@@ -25,14 +25,17 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from galaxygen.demo import run_demo
-    from galaxygen.evaluate import headline_text
+    from galaxygen.evaluate import headline_text, versus_baseline_text
 
     demo = run_demo(args.out, args.size, overwrite=args.overwrite, device=args.device, seed=args.seed)
     if args.json:
         emit_json({"stages": demo.stages, "headline": demo.metrics["headline"],
+                   "versus_baseline": demo.metrics["versus_baseline"],
                    "report": str(demo.path("report", "report.html"))})
         return 0
     print()
     print(headline_text(demo.metrics["headline"]))
+    print()
+    print(versus_baseline_text(demo.metrics["versus_baseline"]))
     print(f"\nreport: {demo.path('report', 'report.html')}")
     return 0

@@ -29,7 +29,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from galaxygen.errors import GalaxygenError
-    from galaxygen.evaluate import evaluate, headline_text, parse_pred_spec
+    from galaxygen.evaluate import evaluate, headline_text, parse_pred_spec, versus_baseline_text
 
     preds: dict[str, list[str]] = {}
     for spec in args.pred:
@@ -39,9 +39,12 @@ def run(args) -> int:
         preds[label] = paths
     metrics = evaluate(args.truth, preds, args.out, overwrite=args.overwrite)
     if args.json:
-        emit_json({"headline": metrics["headline"], "files": metrics["files"], "figures": metrics["figures"]})
+        emit_json({"headline": metrics["headline"], "versus_baseline": metrics["versus_baseline"],
+                   "files": metrics["files"], "figures": metrics["figures"]})
         return 0
     print(headline_text(metrics["headline"]))
+    if metrics["versus_baseline"]:
+        print(versus_baseline_text(metrics["versus_baseline"]))
     print(f"report: {metrics['files']['report']}")
     print(f"metrics: {metrics['files']['metrics']}")
     return 0

@@ -91,14 +91,68 @@ def cross_matrices(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[s
 
 
 def headline(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per prediction with the numbers a reader looks at first (keys HEADLINE_KEYS)."""
+    """One row per prediction and tested-on suite, with the numbers a reader looks at first
+    (keys HEADLINE_KEYS): a model trained on one galaxy model and tested on two gets two rows, so
+    that in-domain and cross-model numbers are never pooled."""
     rows = []
     for label, res in results.items():
-        s = res["summary"]
-        rows.append({"prediction": label, "model": res["model"], "trained_on": res["trained_on"],
-                     "tested_on": ",".join(res["tested_on"]), "realisations": res["realisations"],
-                     **{k: s[k] for k in HEADLINE_KEYS[5:]}})
+        for suite, sres in res["per_suite"].items():
+            s = sres["summary"]
+            rows.append({"prediction": label, "model": res["model"], "trained_on": res["trained_on"],
+                         "tested_on": suite, "realisations": res["realisations"],
+                         **{k: s[k] for k in HEADLINE_KEYS[5:]}})
     return rows
+
+
+BASELINE_KEYS = (("f1", "max"), ("min_r", "max"), ("max_abs_ratio_dev", "min"))
+
+
+def versus_baseline(results: Mapping[str, Mapping[str, Any]], k_limit: float,
+                    baseline_family: str = "hod") -> list[dict[str, Any]]:
+    """Every prediction against the baseline (the HOD) fitted on the same suite, tested on the same suite.
+
+    Per pair: the summary numbers of both (``f1``, ``min_r``, ``max_abs_ratio_dev`` as
+    ``[prediction, baseline]``), ``wins`` (the keys where the prediction is better), and per k bin
+    below `k_limit` [h/Mpc]: ``pk_closer_bins`` (bins where |P_pred/P_true − 1| is smaller than the
+    baseline's) and ``r_higher_bins`` (bins where r(k) is higher), out of ``k_bins``.
+    """
+    base = {(res["trained_on"], suite): (label, sres) for label, res in results.items()
+            if res["family"] == baseline_family for suite, sres in res["per_suite"].items()}
+    out = []
+    for label, res in results.items():
+        if res["family"] == baseline_family:
+            continue
+        for suite, sres in res["per_suite"].items():
+            if (res["trained_on"], suite) not in base:
+                continue
+            blabel, bres = base[(res["trained_on"], suite)]
+            p, b = sres["summary"], bres["summary"]
+            k = np.asarray(sres["power"]["k"])
+            sel = (k > 0) & (k < k_limit)
+            dev_p = np.abs(np.asarray(sres["power"]["ratio"])[sel] - 1.0)
+            dev_b = np.abs(np.asarray(bres["power"]["ratio"])[sel] - 1.0)
+            r_p, r_b = np.asarray(sres["power"]["r"])[sel], np.asarray(bres["power"]["r"])[sel]
+            entry = {"prediction": label, "baseline": blabel, "trained_on": res["trained_on"], "tested_on": suite,
+                     **{key: [p[key], b[key]] for key, _ in BASELINE_KEYS},
+                     "wins": [key for key, better in BASELINE_KEYS
+                              if (p[key] > b[key] if better == "max" else p[key] < b[key])],
+                     "k_bins": int(sel.sum()), "pk_closer_bins": int((dev_p < dev_b).sum()),
+                     "r_higher_bins": int((r_p > r_b).sum())}
+            out.append(entry)
+    return out
+
+
+def versus_baseline_text(entries: Sequence[Mapping[str, Any]]) -> str:
+    """One line per prediction-vs-baseline pair (for the terminal)."""
+    names = {"f1": "F1", "min_r": "min r(k)", "max_abs_ratio_dev": "max |P ratio - 1|"}
+    lines = []
+    for e in entries:
+        nums = ", ".join(f"{names[key]} {e[key][0]:.3f} vs {e[key][1]:.3f}" for key, _ in BASELINE_KEYS)
+        wins = ", ".join(names[k] for k in e["wins"]) or "nothing"
+        lines.append(f"{e['prediction']} vs {e['baseline']} on {e['tested_on']}: {nums}; better in {wins}; "
+                     f"P(k) closer in {e['pk_closer_bins']}/{e['k_bins']} k bins, "
+                     f"r(k) higher in {e['r_higher_bins']}/{e['k_bins']}")
+    return "\n".join(lines)
 
 
 def headline_text(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -143,9 +197,10 @@ def compute(truth_paths: Sequence[str | os.PathLike],
                    ignored_files=[str(x) for x in p.ignored])
         res["per_suite"] = {suite: _result(stats[p.label], [k for k in p.truth_keys if k[0] == suite], k_limit)
                             for suite in p.tested_on}
-        for sres in res["per_suite"].values():  # keep per-suite entries small: numbers, not curves
-            for key in ("power", "one_point", "per_realisation"):
+        for sres in res["per_suite"].values():  # keep per-suite entries small: k, ratio and r curves only
+            for key in ("one_point", "per_realisation"):
                 sres.pop(key, None)
+            sres["power"] = {key: sres["power"][key] for key in ("k", "ratio", "r")}
         results[p.label] = res
     metrics = {
         "version": METRICS_VERSION,
@@ -156,6 +211,7 @@ def compute(truth_paths: Sequence[str | os.PathLike],
         "predictions": results,
         "cross_matrix": cross_matrices(results),
         "headline": headline(results),
+        "versus_baseline": versus_baseline(results, k_limit),
     }
     return metrics, slabs
 

@@ -51,6 +51,21 @@ def headline_table(rows: list[Mapping[str, Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def versus_table(entries: list[Mapping[str, Any]]) -> str:
+    """Each prediction against the HOD fitted on the same galaxy model, on the same test boxes."""
+    head = ("<tr><th>prediction</th><th>HOD</th><th>tested on</th><th>F1</th><th>min r(k)</th>"
+            "<th>max |P<sub>pred</sub>/P<sub>true</sub> − 1|</th><th>k bins with P(k) closer</th>"
+            "<th>k bins with r(k) higher</th></tr>")
+    rows = []
+    for e in entries:
+        pair = "".join(f"<td>{fmt(e[key][0], 'f')} vs {fmt(e[key][1], 'f')}"
+                       f"{' ✓' if key in e['wins'] else ''}</td>" for key in ("f1", "min_r", "max_abs_ratio_dev"))
+        rows.append(f"<tr><td class='s'>{html.escape(e['prediction'])}</td><td class='s'>"
+                    f"{html.escape(e['baseline'])}</td><td class='s'>{html.escape(e['tested_on'])}</td>{pair}"
+                    f"<td>{e['pk_closer_bins']} / {e['k_bins']}</td><td>{e['r_higher_bins']} / {e['k_bins']}</td></tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
 def matrix_table(m: Mapping[str, Any], key: str) -> str:
     """One cross-prediction matrix (rows trained on, columns tested on) as an HTML table."""
     cols = m["cols_tested_on"]
@@ -72,6 +87,8 @@ def render(metrics: Mapping[str, Any], figures: Mapping[str, Path]) -> str:
              f"{t['k_nyquist']:.3g} h/Mpc). Voxel metrics pooled over all test voxels, occupied = count &gt; 0. "
              f"Several realisations: mean (band 16–84 % in metrics.json).</p>",
              "<h2>Headline</h2>", headline_table(metrics["headline"])]
+    if metrics.get("versus_baseline"):
+        parts += ["<h2>Against the HOD</h2>", versus_table(metrics["versus_baseline"])]
     for key in ("slices", "power", "correlation", "one_point"):
         if key in figures:
             parts.append(f"<figure><img src='{html.escape(Path(figures[key]).name)}' alt='{key}'>"
