@@ -34,6 +34,10 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
     mat = metrics["cross_matrix"]["two-phase"]
     assert len(mat["rows_trained_on"]) == 2 and len(mat["cols_tested_on"]) == 2
     variants = mat["rows_trained_on"]
+    for v in variants:  # Poisson draws of the two-phase rates, on the variant's own test boxes
+        res = metrics["predictions"][f"two-phase_{v}_poisson"]
+        assert res["realisations"] == 2 and res["tested_on"] == [v]
+    assert mat["predictions"][0][0] == [f"two-phase_{variants[0]}", f"two-phase_{variants[0]}_poisson"]
     pairs = {(e["prediction"], e["baseline"], e["tested_on"]) for e in metrics["versus_baseline"]}
     assert {(f"two-phase_{v}", f"hod_{v}", t) for v in variants for t in variants} <= pairs
     assert "two-phase_" in text and " vs hod_" in text  # the terminal shows the comparison
@@ -48,3 +52,12 @@ def test_demo_refuses_to_clear_a_foreign_folder(tmp_path, capsys):
     assert "not a galaxygen demo folder" in capsys.readouterr().err
     assert (tmp_path / "mine.txt").read_text() == "keep me"
 
+
+
+def test_parallel_jobs_one_per_core_on_cpu_at_most_one_per_job():
+    from galaxygen.demo import parallel_jobs
+
+    assert parallel_jobs("cpu", 2, cpus=2) == 2
+    assert parallel_jobs("cpu", 2, cpus=1) == 1
+    assert parallel_jobs("cpu", 3, cpus=16) == 3
+    assert parallel_jobs("cpu", 1, cpus=16) == 1
