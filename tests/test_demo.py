@@ -40,7 +40,9 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
     assert mat["predictions"][0][0] == [f"two-phase_{variants[0]}", f"two-phase_{variants[0]}_poisson"]
     pairs = {(e["prediction"], e["baseline"], e["tested_on"]) for e in metrics["versus_baseline"]}
     assert {(f"two-phase_{v}", f"hod_{v}", t) for v in variants for t in variants} <= pairs
-    assert "two-phase_" in text and " vs hod_" in text  # the terminal shows the comparison
+    for v in variants:  # the terminal and the report show the in-domain comparison with the HOD
+        assert f"two-phase_{v} vs hod_{v} on {v}: F1 " in text
+    assert "<h2>Against the HOD</h2>" in report and f">two-phase_{variants[0]}_poisson<" in report
     assert "report:" in text
     # a second run into the same folder is refused without --overwrite
     assert main(["demo", "--out", str(out), "--size", "tiny"]) == 2

@@ -9,7 +9,7 @@ import pytest
 
 from evaluate_helpers import as_prediction, clustered_truth, write_set
 from galaxygen.errors import GalaxygenError
-from galaxygen.evaluate import compute, evaluate
+from galaxygen.evaluate import compute, evaluate, versus_baseline_text
 
 
 @pytest.fixture
@@ -163,15 +163,22 @@ def test_headline_per_suite_and_versus_the_hod(tmp_path, make_box):
     hod = [as_prediction(t, np.where(rng.random(t.galaxies.shape) < 0.5, t.galaxies, 0), model="hod:seed3",
                          trained_on="A") for t in truth.values()]
     other = [as_prediction(truth["A"], truth["A"].galaxies, model="vdm", trained_on="B")]  # no HOD fitted on B
+    hod_z = [as_prediction(t, t.galaxies, model="hod:zheng07", trained_on="A") for t in truth.values()]
+    empty = [as_prediction(truth["A"], np.zeros_like(truth["A"].galaxies), model="vdm", trained_on="A")]
     preds = {label: [write_set(tmp_path / label / b.suite, [b]) for b in boxes]
-             for label, boxes in (("net", net), ("hod", hod), ("other", other))}
+             for label, boxes in (("net", net), ("hod", hod), ("other", other), ("hod_z", hod_z), ("empty", empty))}
     metrics, _ = compute([tdir / "A", tdir / "B"], preds)
     rows = {(r["prediction"], r["tested_on"]): r for r in metrics["headline"]}
-    assert sorted(rows) == [("hod", "A"), ("hod", "B"), ("net", "A"), ("net", "B"), ("other", "A")]
+    assert sorted(rows) == [("empty", "A"), ("hod", "A"), ("hod", "B"), ("hod_z", "A"), ("hod_z", "B"),
+                            ("net", "A"), ("net", "B"), ("other", "A")]
     assert rows[("net", "A")]["f1"] == 1.0 and rows[("net", "B")]["recall"] < 0.5
     assert rows[("net", "A")]["min_r"] == pytest.approx(1.0) and rows[("net", "B")]["min_r"] < 0.9
     vs = {(e["prediction"], e["tested_on"]): e for e in metrics["versus_baseline"]}
-    assert sorted(vs) == [("net", "A"), ("net", "B")]  # "other" has no HOD fitted on its suite
+    assert sorted(vs) == [("empty", "A"), ("net", "A"), ("net", "B")]  # "other": no HOD fitted on its suite
+    assert {e["baseline"] for e in vs.values()} == {"hod"}  # of two HODs on one suite, the first by label
+    assert vs[("empty", "A")]["wins"] == []  # no galaxies: F1 0, r(k) undefined (NaN never wins)
+    line = next(x for x in versus_baseline_text(metrics["versus_baseline"]).splitlines() if x.startswith("empty"))
+    assert "min r(k) - vs " in line and "nan" not in line
     a, b = vs[("net", "A")], vs[("net", "B")]
     assert a["baseline"] == "hod" and a["wins"] == ["f1", "min_r", "max_abs_ratio_dev"]
     assert a["f1"][0] == 1.0 and a["f1"][1] == pytest.approx(rows[("hod", "A")]["f1"])

@@ -5,7 +5,8 @@ Stages (each a small function of the shared `Demo` state, calling the parts' lib
 1. simulate  a CV set (fiducial parameters, different seeds) for two galaxy-surrogate variants:
              training and test boxes, the same DM for both variants;
 2. hod       fit the HOD on each variant's training boxes, populate every test box;
-3. two-phase train the two-phase network on each variant, predict every test box (cross prediction);
+3. two-phase train the two-phase network on each variant (side by side on CPU cores), predict every
+             test box (cross prediction), and Poisson samples on the variant's own test boxes;
 4. vdm       a short variational-diffusion run on the first variant, several samples per test box;
 5. evaluate  every prediction against the truth: metrics.json, figures, report.html.
 
@@ -76,6 +77,7 @@ SIZES: dict[str, DemoSize] = {
                      two_phase_set=_TWO_PHASE_TINY, vdm_set=_VDM_TINY, vdm_samples=2, two_phase_samples=2,
                      hod_realisations=2),
     "small": DemoSize(grid=64, particles=64, box_size=25.0, n_train=6, n_test=2, cola_steps=8, pm_steps=24,
+                      two_phase_set=("regressor.train.steps=700",),  # the config's 1000 steps: +2 min here
                       # the VDM part only shows the pipeline: minutes of CPU do not train a diffusion model
                       # (docs/diffusion.md); the time goes to the two-phase network
                       vdm_set=("train.steps=60", "train.eval_every=30", "train.checkpoint_every=30",
@@ -184,39 +186,59 @@ def _worker(threads: int, show_progress: bool, args: tuple) -> tuple[str, list[P
     return _train_and_predict(*args)
 
 
+def _cpus() -> int:
+    """CPU cores this process may run on (its affinity, which container limits narrow)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def parallel_jobs(device: str, n_jobs: int, cpus: int | None = None) -> int:
     """Worker processes for `n_jobs` independent CPU trainings: one per core, at most one per job.
 
     Tiny networks use two threads poorly (a 3-D R2U-Net step on 2 cores: 0.26 s with 2 threads,
     0.34 s with 1), so two trainings side by side with one thread each finish ~1.5x sooner than one
     after the other. On a GPU the trainings run in turn (one process owns the device)."""
-    import os
-
     from galaxygen.device import resolve_device
 
     if resolve_device(device).type != "cpu":
         return 1
-    return max(1, min(n_jobs, cpus if cpus is not None else (os.cpu_count() or 1)))
+    return max(1, min(n_jobs, cpus if cpus is not None else _cpus()))
+
+
+def _run_side_by_side(jobs: list[tuple], workers: int) -> list[tuple[str, list[Path]]]:
+    """`_train_and_predict` of every job in `workers` spawned processes, cores shared among them.
+
+    The first worker shows its progress bars. A failing job's error is re-raised once the jobs already
+    running have finished (queued ones are cancelled); a worker that dies (killed, e.g. out of memory)
+    becomes a GalaxygenError."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    threads = max(1, _cpus() // workers)
+    # spawn, not fork: a forked child of a process that ran OpenMP (torch) can hang in its first parallel loop
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures = [pool.submit(_worker, threads, i == 0, job) for i, job in enumerate(jobs)]
+        return [f.result() for f in futures]
+    except BrokenProcessPool as exc:
+        raise GalaxygenError(f"demo two-phase stage: a training worker process died unexpectedly (killed, "
+                             f"e.g. out of memory): {exc}") from exc
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def stage_two_phase(demo: Demo) -> str:
     """Train the two-phase network on each variant (side by side on CPU cores); predict every variant's
-    test boxes. The first worker shows its progress bars."""
+    test boxes; then Poisson samples of each network on its own variant's test boxes."""
     jobs = [(demo, "two-phase", demo.size.two_phase_config, demo.size.two_phase_set, v, demo.variants, 1)
             for v in demo.variants]
     workers = parallel_jobs(demo.device, len(jobs))
-    if workers == 1:
-        results = [_train_and_predict(*job) for job in jobs]
-    else:
-        import multiprocessing
-        import os
-        from concurrent.futures import ProcessPoolExecutor
-
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        # spawn, not fork: a forked child of a process that ran OpenMP (torch) can hang in its first parallel loop
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_worker, threads, i == 0, job) for i, job in enumerate(jobs)]
-            results = [f.result() for f in futures]
+    results = [_train_and_predict(*job) for job in jobs] if workers == 1 else _run_side_by_side(jobs, workers)
     for label, folders in results:
         demo.predictions[label] = folders
     note = f"trained on {', '.join(demo.variants)} ({workers} at a time), predicted {len(demo.variants) ** 2} variant pairs"

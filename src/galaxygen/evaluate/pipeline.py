@@ -18,7 +18,7 @@ from galaxygen.evaluate.metrics import box_stats, combine, k_nyquist, pool, summ
 from galaxygen.io import check_writable, write_json
 from galaxygen.progress import progress
 
-METRICS_VERSION = 1
+METRICS_VERSION = 2  # 2: headline rows per tested-on suite, per_suite power curves, versus_baseline
 HEADLINE_KEYS = ("prediction", "model", "trained_on", "tested_on", "realisations", "accuracy", "precision",
                  "recall", "f1", "total_ratio", "max_abs_ratio_dev", "min_r")
 
@@ -99,7 +99,7 @@ def headline(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
         for suite, sres in res["per_suite"].items():
             s = sres["summary"]
             rows.append({"prediction": label, "model": res["model"], "trained_on": res["trained_on"],
-                         "tested_on": suite, "realisations": res["realisations"],
+                         "tested_on": suite, "realisations": sres["realisations"],
                          **{k: s[k] for k in HEADLINE_KEYS[5:]}})
     return rows
 
@@ -114,10 +114,15 @@ def versus_baseline(results: Mapping[str, Mapping[str, Any]], k_limit: float,
     Per pair: the summary numbers of both (``f1``, ``min_r``, ``max_abs_ratio_dev`` as
     ``[prediction, baseline]``), ``wins`` (the keys where the prediction is better), and per k bin
     below `k_limit` [h/Mpc]: ``pk_closer_bins`` (bins where |P_pred/P_true − 1| is smaller than the
-    baseline's) and ``r_higher_bins`` (bins where r(k) is higher), out of ``k_bins``.
+    baseline's) and ``r_higher_bins`` (bins where r(k) is higher), out of ``k_bins``. A NaN number
+    (an empty prediction has no r(k)) never wins. Of several baselines fitted on one suite the first
+    by label is used, as in `cross_matrices`.
     """
-    base = {(res["trained_on"], suite): (label, sres) for label, res in results.items()
-            if res["family"] == baseline_family for suite, sres in res["per_suite"].items()}
+    base: dict[tuple[str, str], tuple[str, Mapping[str, Any]]] = {}
+    for label, res in sorted(results.items()):
+        if res["family"] == baseline_family:
+            for suite, sres in res["per_suite"].items():
+                base.setdefault((res["trained_on"], suite), (label, sres))
     out = []
     for label, res in results.items():
         if res["family"] == baseline_family:
@@ -147,12 +152,20 @@ def versus_baseline_text(entries: Sequence[Mapping[str, Any]]) -> str:
     names = {"f1": "F1", "min_r": "min r(k)", "max_abs_ratio_dev": "max |P ratio - 1|"}
     lines = []
     for e in entries:
-        nums = ", ".join(f"{names[key]} {e[key][0]:.3f} vs {e[key][1]:.3f}" for key, _ in BASELINE_KEYS)
+        nums = ", ".join(f"{names[key]} {_cell('{:.3f}', e[key][0])} vs {_cell('{:.3f}', e[key][1])}"
+                         for key, _ in BASELINE_KEYS)
         wins = ", ".join(names[k] for k in e["wins"]) or "nothing"
         lines.append(f"{e['prediction']} vs {e['baseline']} on {e['tested_on']}: {nums}; better in {wins}; "
                      f"P(k) closer in {e['pk_closer_bins']}/{e['k_bins']} k bins, "
                      f"r(k) higher in {e['r_higher_bins']}/{e['k_bins']}")
     return "\n".join(lines)
+
+
+def _cell(fmt: str, value: Any) -> str:
+    """A terminal table cell: '-' for a missing or non-finite number."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "-"
+    return fmt.format(value)
 
 
 def headline_text(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -161,12 +174,7 @@ def headline_text(rows: Sequence[Mapping[str, Any]]) -> str:
             ("precision", "{:.3f}"), ("f1", "{:.3f}"), ("total_ratio", "{:.3f}"),
             ("max_abs_ratio_dev", "{:.3f}"), ("min_r", "{:.3f}"))
 
-    def cell(fmt: str, value: Any) -> str:
-        if value is None or (isinstance(value, float) and not np.isfinite(value)):
-            return "-"
-        return fmt.format(value)
-
-    cells = [[c for c, _ in cols]] + [[cell(f, row.get(c)) for c, f in cols] for row in rows]
+    cells = [[c for c, _ in cols]] + [[_cell(f, row.get(c)) for c, f in cols] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(cols))]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells)
 
