@@ -304,11 +304,13 @@ def occupied_probability(halos: dict, box_size: float, grid: int, variant: Surro
     """P(a voxel holds at least one galaxy) under the surrogate on these halos, by Monte Carlo.
 
     The surrogate is stochastic (Bernoulli centrals, Poisson satellites on random members), so no
-    prediction from the dark matter, however good, can place every galaxy. This is the best one can
-    know: the frequency with which `realisations` independent `populate` draws (seeds
-    ``[seed, k]``) occupy each voxel (NGP, as `galaxygen simulate` paints). Ranking voxels by it is
-    the Bayes-optimal classifier; `best_precision_at_recall` turns it into the highest voxel
-    precision any model can expect at a recall (the oracle line of the benchmarks).
+    prediction from the dark matter, however good, can place every galaxy. Given these halos this is
+    the best one can know: the frequency with which `realisations` independent `populate` draws
+    (seeds ``[seed, k]``) occupy each voxel (NGP, as `galaxygen simulate` paints). Ranking voxels by
+    it is the Bayes-optimal classifier of galaxies drawn on *these* halos; `best_precision_at_recall`
+    turns it into the highest voxel precision any model can expect at a recall. A built-in box
+    stores the COLA run's halos while its galaxies were drawn on the PM run's, so against a box's
+    own galaxies the ranking reaches far less (`benchmarks/bench_train.py`, `surrogate_limit`).
 
     Returns (grid, grid, grid) float64 in [0, 1]; its standard error is ≤ 0.5 / sqrt(realisations).
     """
