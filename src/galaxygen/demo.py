@@ -162,16 +162,20 @@ def _train_and_predict(demo: Demo, kind: str, config_name: str, overrides: tuple
     from galaxygen.learn import tasks
 
     config = apply_overrides(load_yaml(find_config(config_name)), list(overrides))
-    run_dir = demo.path("runs", f"{kind}_{variant}")
-    tasks.train(config, [demo.train_dirs[variant]], run_dir, overwrite=True, device=demo.device)
     label = f"{kind}_{variant}"
+    run_dir = demo.path("runs", label)
+    tasks.train(config, [demo.train_dirs[variant]], run_dir, overwrite=True, device=demo.device)
     folders = []
     for t in tested:
         folder = demo.path("predictions", label, t)
-        boxes = sorted(demo.test_dirs[t].glob("*.h5"))
-        tasks.predict(run_dir, boxes, folder, samples=samples, seed=demo.seed, device=demo.device, overwrite=True)
+        tasks.predict(run_dir, _test_boxes(demo, t), folder, samples=samples, seed=demo.seed, device=demo.device,
+                      overwrite=True)
         folders.append(folder)
     return label, folders
+
+
+def _test_boxes(demo: Demo, variant: str) -> list[Path]:
+    return sorted(demo.test_dirs[variant].glob("*.h5"))
 
 
 def _worker(threads: int, show_progress: bool, args: tuple) -> tuple[str, list[Path]]:
@@ -186,27 +190,17 @@ def _worker(threads: int, show_progress: bool, args: tuple) -> tuple[str, list[P
     return _train_and_predict(*args)
 
 
-def _cpus() -> int:
-    """CPU cores this process may run on (its affinity, which container limits narrow)."""
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def parallel_jobs(device: str, n_jobs: int, cpus: int | None = None) -> int:
     """Worker processes for `n_jobs` independent CPU trainings: one per core, at most one per job.
 
     Tiny networks use two threads poorly (a 3-D R2U-Net step on 2 cores: 0.26 s with 2 threads,
     0.34 s with 1), so two trainings side by side with one thread each finish ~1.5x sooner than one
     after the other. On a GPU the trainings run in turn (one process owns the device)."""
-    from galaxygen.device import resolve_device
+    from galaxygen.device import cpu_cores, resolve_device
 
     if resolve_device(device).type != "cpu":
         return 1
-    return max(1, min(n_jobs, cpus if cpus is not None else _cpus()))
+    return max(1, min(n_jobs, cpus if cpus is not None else cpu_cores()))
 
 
 def _run_side_by_side(jobs: list[tuple], workers: int) -> list[tuple[str, list[Path]]]:
@@ -219,7 +213,9 @@ def _run_side_by_side(jobs: list[tuple], workers: int) -> list[tuple[str, list[P
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    threads = max(1, _cpus() // workers)
+    from galaxygen.device import cpu_cores
+
+    threads = max(1, cpu_cores() // workers)
     # spawn, not fork: a forked child of a process that ran OpenMP (torch) can hang in its first parallel loop
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
@@ -250,7 +246,7 @@ def stage_two_phase(demo: Demo) -> str:
         for v in demo.variants:
             label = f"two-phase_{v}_poisson"
             folder = demo.path("predictions", label, v)
-            tasks.predict(demo.path("runs", f"two-phase_{v}"), sorted(demo.test_dirs[v].glob("*.h5")), folder,
+            tasks.predict(demo.path("runs", f"two-phase_{v}"), _test_boxes(demo, v), folder,
                           samples=demo.size.two_phase_samples, seed=demo.seed, device=demo.device,
                           counts="poisson", overwrite=True)
             demo.predictions[label] = [folder]

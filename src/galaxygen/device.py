@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from galaxygen.errors import ConfigError
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on (its affinity, which container limits narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:

@@ -170,7 +170,7 @@ def summary(result: dict[str, Any], k_limit: float) -> dict[str, float]:
     """
     pw = result["power"]
     k = np.asarray(pw["k"])
-    sel = (k > 0) & (k < k_limit)
+    sel = k_below(k, k_limit)
     dev = np.abs(np.asarray(pw["ratio"])[sel] - 1.0)
     r = np.asarray(pw["r"])[sel]
     ks = k[sel]
@@ -190,6 +190,11 @@ def summary(result: dict[str, Any], k_limit: float) -> dict[str, float]:
     out.update({key: float(cl[key]) for key in ("accuracy", "precision", "recall", "f1")})
     out["total_ratio"] = float(result["galaxies"]["ratio"])
     return out
+
+
+def k_below(k: np.ndarray, k_limit: float) -> np.ndarray:
+    """The bins the summary numbers are taken over: 0 < k < `k_limit` [h/Mpc] (bool mask of `k`)."""
+    return (k > 0) & (k < k_limit)
 
 
 def k_nyquist(grid: int, box_size: float) -> float:

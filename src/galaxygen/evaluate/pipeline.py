@@ -14,7 +14,7 @@ import numpy as np
 
 from galaxygen.errors import GalaxygenError
 from galaxygen.evaluate.inputs import BoxHeader, Prediction, group_prediction, load_fields, read_truth
-from galaxygen.evaluate.metrics import box_stats, combine, k_nyquist, pool, summary
+from galaxygen.evaluate.metrics import box_stats, combine, k_below, k_nyquist, pool, summary
 from galaxygen.io import check_writable, write_json
 from galaxygen.progress import progress
 
@@ -132,8 +132,7 @@ def versus_baseline(results: Mapping[str, Mapping[str, Any]], k_limit: float,
                 continue
             blabel, bres = base[(res["trained_on"], suite)]
             p, b = sres["summary"], bres["summary"]
-            k = np.asarray(sres["power"]["k"])
-            sel = (k > 0) & (k < k_limit)
+            sel = k_below(np.asarray(sres["power"]["k"]), k_limit)
             dev_p = np.abs(np.asarray(sres["power"]["ratio"])[sel] - 1.0)
             dev_b = np.abs(np.asarray(bres["power"]["ratio"])[sel] - 1.0)
             r_p, r_b = np.asarray(sres["power"]["r"])[sel], np.asarray(bres["power"]["r"])[sel]

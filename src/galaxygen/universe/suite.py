@@ -313,9 +313,11 @@ def _run_one_local(cfg, row, out, bar) -> dict:
 
 
 def _run_parallel(cfg: SimulateConfig, todo: list[dict], out: Path, bar) -> dict:
+    from galaxygen.device import cpu_cores
+
     ctx = mp.get_context("spawn")  # torch and numba thread pools do not survive fork
     workers = min(cfg.workers, len(todo))
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, cpu_cores() // workers)
     results = {}
     with ctx.Manager() as manager:
         events = manager.Queue()
