@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from galaxygen.errors import GalaxygenError
-from galaxygen.mesh import integer_frequencies, window
+from galaxygen.mesh import integer_frequencies, rfft3, window
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +116,7 @@ def _window32(grid: int, scheme: str, device: torch.device) -> torch.Tensor:
 def _fourier(field, scheme: str | None) -> torch.Tensor:
     """Window-deconvolved FFT of δ, (N, N, N//2+1) complex64 (Pylians also works in float32)."""
     delta = overdensity(field)
-    dk = torch.fft.rfftn(delta)
+    dk = rfft3(delta)
     if scheme is not None:
         dk /= _window32(delta.shape[0], scheme, delta.device)
     return dk

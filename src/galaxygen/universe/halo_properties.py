@@ -21,6 +21,9 @@ import math
 
 import numba
 import numpy as np
+import torch
+
+from galaxygen.mesh import irfft3, paint, readout, rfft3
 
 _MAX_ENV_GRID = 256
 
@@ -163,17 +166,12 @@ def smoothed_overdensity(pos, box_size: float, smoothing: float, at):
     -------
     ndarray float64 (m,)
     """
-    import torch
-
-    from galaxygen.mesh import paint, readout
-
     grid = int(min(_MAX_ENV_GRID, 2 * math.ceil(1.5 * box_size / smoothing)))
     field = paint(pos, grid, box_size, scheme="cic").to(torch.float64)
     field = field / field.mean() - 1.0
     k = 2 * math.pi * torch.fft.fftfreq(grid, d=box_size / grid, dtype=torch.float64, device=field.device)
     kz = 2 * math.pi * torch.fft.rfftfreq(grid, d=box_size / grid, dtype=torch.float64, device=field.device)
     k2 = k[:, None, None] ** 2 + k[None, :, None] ** 2 + kz[None, None, :] ** 2
-    smooth = torch.fft.irfftn(torch.fft.rfftn(field) * torch.exp(-0.5 * k2 * smoothing**2),
-                              s=field.shape)
+    smooth = irfft3(rfft3(field) * torch.exp(-0.5 * k2 * smoothing**2), field.shape)
     at = torch.as_tensor(np.asarray(at, dtype=np.float32), device=field.device)
     return readout(smooth.to(torch.float32), at, box_size, scheme="cic").double().cpu().numpy()

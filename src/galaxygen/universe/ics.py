@@ -27,7 +27,7 @@ import torch
 
 from galaxygen.config import require
 from galaxygen.device import resolve_device
-from galaxygen.mesh import integer_frequencies
+from galaxygen.mesh import integer_frequencies, irfft3, rfft3
 from galaxygen.universe.cosmology import Cosmology, linear_power
 from galaxygen.universe.growth import growth
 
@@ -117,7 +117,7 @@ def linear_density_k(cosmo: Cosmology, grid: int, box_size: float, seed: int, *,
 
 def linear_density(cosmo: Cosmology, grid: int, box_size: float, seed: int, **kwargs) -> torch.Tensor:
     """Linear density contrast δ_L at the voxel centres, (N, N, N) float32; see `linear_density_k`."""
-    return torch.fft.irfftn(linear_density_k(cosmo, grid, box_size, seed, **kwargs), s=(grid,) * 3)
+    return irfft3(linear_density_k(cosmo, grid, box_size, seed, **kwargs), (grid,) * 3)
 
 
 def lattice(n_per_side: int, box_size: float, *, device=None) -> torch.Tensor:
@@ -240,7 +240,7 @@ def initial_conditions(cosmo: Cosmology, n_particles: int, box_size: float, seed
     shape = (n,) * 3
 
     def real(fk: torch.Tensor) -> torch.Tensor:
-        return torch.fft.irfftn(fk, s=shape).reshape(-1)
+        return irfft3(fk, shape).reshape(-1)
 
     psi1 = torch.empty((n ** 3, 3), dtype=torch.float32, device=dev)
     for c in range(3):
@@ -253,7 +253,7 @@ def initial_conditions(cosmo: Cosmology, n_particles: int, box_size: float, seed
         for a, b in ((0, 1), (0, 2), (1, 2)):
             src.sub_(real(-(k[a] * k[b]) * delta) ** 2)
         del delta
-        src_k = torch.fft.rfftn(src.view(shape))
+        src_k = rfft3(src.view(shape))
         del src
         src_k.mul_(inv_k2)
         psi2 = torch.empty_like(psi1)

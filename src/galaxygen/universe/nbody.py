@@ -32,7 +32,7 @@ import torch
 from galaxygen.config import require
 from galaxygen.device import resolve_device
 from galaxygen.errors import ConfigError
-from galaxygen.mesh import integer_frequencies, paint, readout, window
+from galaxygen.mesh import integer_frequencies, irfft3, paint, readout, rfft3, window
 from galaxygen.progress import progress
 from galaxygen.universe.cosmology import Cosmology
 from galaxygen.universe.growth import Growth, growth
@@ -103,12 +103,12 @@ class MeshForce:
         n = pos.shape[0]
         rho = paint(pos, self.grid, self.box_size, scheme="cic")
         rho.mul_(self.grid ** 3 / n)  # 1 + δ; the mean drops out (kernel is 0 at k = 0)
-        dk = torch.fft.rfftn(rho)
+        dk = rfft3(rho)
         del rho
         dk.mul_(self.kernel)
         out = torch.empty((n, 3), dtype=torch.float32, device=pos.device) if out is None else out
         for c in range(3):
-            field = torch.fft.irfftn(dk * (1j * self.k[c]), s=(self.grid,) * 3)
+            field = irfft3(dk * (1j * self.k[c]), (self.grid,) * 3)
             out[:, c] = readout(field, pos, self.box_size, scheme="cic").to(pos.device)
             del field
         return out
