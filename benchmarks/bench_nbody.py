@@ -12,8 +12,14 @@ and 4 h/Mpc, for each COLA step count: `--cola-steps 10 20 40` shows how COLA co
 Targets (issue 3, 2 cores): COLA 128^3 < 20 s, 256^3 < 4 min within 8 GiB; COLA/PM within 2 %
 for k < 2 h/Mpc at 128^3.
 
+The FFT stage (`--fft 64 128 256`, run first) prices thread-count independence: on the CPU every
+3-D transform is `galaxygen.mesh.rfft3`/`irfft3`, composed of batched 1-D transforms, because
+MKL's own 3-D transform gives results that change with the thread count. It times a forward and
+inverse pair of both at each grid size and thread count (the peer: torch.fft.rfftn/irfftn) and
+says whether each is bit-identical across thread counts.
+
 Usage: python benchmarks/bench_nbody.py [--sizes 128 256] [--box 25] [--pm-steps 40]
-       [--cola-steps 10 [20 40]] [--device auto] [--threads N]
+       [--cola-steps 10 [20 40]] [--device auto] [--threads N] [--fft 64 128 256]
 """
 
 from __future__ import annotations
@@ -70,6 +76,37 @@ def child(args) -> None:
     print(json.dumps(out))
 
 
+def fft_cost(grids: list[int], repeats: int = 3) -> None:
+    """Time rfft3 + irfft3 against torch.fft.rfftn + irfftn (best of `repeats`), at 1 and 2
+    threads, and check bit-identity across the thread counts."""
+    import torch
+
+    from galaxygen.mesh import irfft3, rfft3
+
+    pairs = {"composed": lambda x: irfft3(rfft3(x), x.shape),
+             "torch": lambda x: torch.fft.irfftn(torch.fft.rfftn(x), s=x.shape)}
+    old = torch.get_num_threads()
+    for n in grids:
+        x = torch.randn((n,) * 3, generator=torch.Generator().manual_seed(0))
+        times, outs = {}, {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for name, f in pairs.items():
+                best = float("inf")
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    y = f(x)
+                    best = min(best, time.perf_counter() - t0)
+                times[name, threads], outs[name, threads] = best, y
+        torch.set_num_threads(old)
+        for name in pairs:
+            same = bool(torch.equal(outs[name, 1], outs[name, 2]))
+            print(f"fft {n}^3 {name:8s}: 1 thread {times[name, 1]:.3f} s, 2 threads {times[name, 2]:.3f} s "
+                  f"(forward + inverse); identical across threads: {same}", flush=True)
+        print(f"fft {n}^3 composed/torch time at 2 threads: "
+              f"{times['composed', 2] / times['torch', 2]:.2f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256], help="particles per side")
@@ -79,6 +116,8 @@ def main() -> None:
     ap.add_argument("--stages", nargs="+", default=["ics", "cola", "pm"], choices=["ics", "cola", "pm"])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    ap.add_argument("--fft", type=int, nargs="*", default=[64, 128, 256],
+                    help="grid sizes of the FFT cost stage (none: skip it)")
     ap.add_argument("--stage", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -86,6 +125,8 @@ def main() -> None:
     if args.stage:
         child(args)
         return
+    if args.fft:
+        fft_cost(args.fft)
 
     import numpy as np
 
