@@ -24,7 +24,7 @@ from galaxygen.errors import BoxFormatError, ConfigError, GalaxygenError
 from galaxygen.hod.fit import fit_occupation
 from galaxygen.hod.matching import box_occupation
 from galaxygen.hod.models import HODModel, make_model, model_class
-from galaxygen.hod.populate import prediction_box, require_halos
+from galaxygen.hod.populate import populate_box, require_halos
 from galaxygen.io import check_writable, write_json
 from galaxygen.progress import progress
 
@@ -191,7 +191,7 @@ def populate_boxes(fit_path: str | os.PathLike, paths: Sequence[str | os.PathLik
 
     Each output keeps the input's name, suite, ``fields/dm``, params and halos; its
     ``fields/galaxies`` holds the HOD galaxies (NGP counts) and ``catalogs/galaxies`` their
-    catalogue; meta: model, trained_on, realisation, realisations, fit. Nothing existing is
+    catalogue; meta: what it was made from (`galaxygen.box.PREDICTION_META`) and ``fit`` (the hod.json path). Nothing existing is
     replaced unless `overwrite`; all outputs are checked before any work starts.
     """
     if realisations < 1:
@@ -214,9 +214,9 @@ def populate_boxes(fit_path: str | os.PathLike, paths: Sequence[str | os.PathLik
     for p in progress(files, desc="populating boxes"):
         box = read_box(p, catalogs=True, velocity=False)
         for k, out in enumerate(output_names(box.name, realisations)):
-            meta = {"model": f"hod:{fit.model}", "trained_on": fit.trained_on, "realisation": k,
-                    "realisations": realisations, "fit": str(fit_path), "seed": int(seed),
-                    "input": str(p)}
-            pred = prediction_box(box, model, box_rng(seed, box.name, k), meta=meta)
+            pred = populate_box(box, model, box_rng(seed, box.name, k), model=f"hod:{fit.model}",
+                                trained_on=fit.trained_on, seed=seed, source_path=p, realisation=k,
+                                realisations=realisations,
+                                extra_meta={"fit": str(fit_path)})
             written.append(write_box(out_dir / out, pred, overwrite=overwrite))
     return written
