@@ -110,4 +110,4 @@ def test_matched_pair_records_pass(make_box, tmp_path):
     tdir = write_set(tmp_path / "truth", [truth])
     d = write_set(tmp_path / "p", [as_prediction(read_box(tdir / "CV_0.h5"), truth.galaxies)])
     metrics, _ = compute([tdir], {"p": [d]})
-    assert metrics["predictions"]["p"]["classification"]["f1"] == 1.0
+    assert metrics["predictions"]["p"]["classification"]["f1"] == 1.0 and metrics["warnings"] == []

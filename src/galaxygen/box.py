@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,8 @@ import numpy as np
 
 from galaxygen.errors import BoxFormatError
 from galaxygen.io import atomic_path
+
+log = logging.getLogger(__name__)
 
 FORMAT = "galaxygen.box"
 VERSION = 1
@@ -398,6 +401,7 @@ PREDICTION_META = {
     "made_from_params": "content hash of the input box's params",
     "realisation": "0-based sample index (several samples of one prediction); -1 for their mean",
     "realisations": "number of samples",
+    "warnings": "degenerate results met while making it, one per line (absent when none)",
 }
 MADE_FROM = {"made_from_dm": "fields/dm", "made_from_galaxies": "fields/galaxies", "made_from_params": "params"}
 
@@ -441,10 +445,14 @@ def made_from_differences(meta: Mapping[str, Any], source: Mapping[str, str]) ->
 def prediction_box(source: Box, galaxies: np.ndarray, *, model: str, trained_on: str, seed: int,
                    source_path: str | os.PathLike | None = None, realisation: int | None = None,
                    realisations: int | None = None, galaxy_catalog: Mapping[str, np.ndarray] | None = None,
+                   warnings: tuple[str, ...] | list[str] = (), empty_note: str = "",
                    extra_meta: Mapping[str, Any] | None = None) -> Box:
     """The prediction box made from `source`: its name, suite, geometry, fields/dm (and DM velocity
     when read), params and halos; source 'prediction'; ``fields/galaxies`` = `galaxies` (N,N,N)
     counts; ``catalogs/galaxies`` = `galaxy_catalog` (or none); /meta per PREDICTION_META.
+
+    `warnings` are degenerate results met while making it (already reported); a prediction holding no
+    galaxies adds (and logs) one, ending with `empty_note` (why, when the caller knows).
     """
     gal = np.ascontiguousarray(galaxies, dtype=np.float32)
     meta: dict[str, Any] = {"model": model, "trained_on": trained_on, "seed": int(seed),
@@ -453,6 +461,21 @@ def prediction_box(source: Box, galaxies: np.ndarray, *, model: str, trained_on:
         meta["made_from_file"] = str(source_path)
     if realisation is not None:
         meta.update(realisation=int(realisation), realisations=int(realisations or 1))
+    notes = list(warnings)
+    if not gal.any():
+        which = ("" if realisation is None or (realisations or 1) == 1 else " (mean of the samples)"
+                 if realisation < 0 else f" (realisation {realisation})")
+        msg = f"{model} prediction for box {source.name!r}{which} holds no galaxies"
+        msg += f": {empty_note}" if empty_note else ""
+        log.warning(msg)
+        notes.append(msg)
+    if notes:
+        meta["warnings"] = "\n".join(notes)
     meta.update(extra_meta or {})
     return source.replace(source="prediction", galaxies=gal, galaxy_catalog=galaxy_catalog, meta=meta)
 
+
+def meta_warnings(meta: Mapping[str, Any]) -> list[str]:
+    """The ``warnings`` a prediction box's meta carries, one per line ([] when none)."""
+    text = meta.get("warnings", "")
+    return [line for line in str(text).splitlines() if line.strip()]

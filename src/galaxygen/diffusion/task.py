@@ -290,7 +290,8 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
                   "source_path": path, "realisations": samples}
         extra = {"run": str(run_dir), "steps": int(scfg.steps), "dim": int(cfg.model.dim)}
         for k, o in enumerate(outs):
-            pbox = prediction_box(box, counts[k], realisation=k, extra_meta=extra, **common)
+            pbox = prediction_box(box, counts[k], realisation=k, extra_meta=extra, **common,
+                                  empty_note=f"the sampler returned an empty field ({scfg.steps} steps)")
             write_box(o, pbox, overwrite=overwrite)
             written.append(o)
         if mean_path is not None:

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from galaxygen.box import list_boxes, made_from, made_from_differences, read_box
+from galaxygen.box import list_boxes, made_from, made_from_differences, meta_warnings, read_box
 from galaxygen.errors import BoxFormatError, GalaxygenError
 
 
@@ -48,6 +48,7 @@ class Prediction:
     trained_on: str
     realisations: Mapping[int, Mapping[tuple[str, str], Path]]
     ignored: tuple[Path, ...] = ()  # mean-of-samples boxes set aside beside the samples
+    warnings: tuple[str, ...] = ()  # degenerate results its boxes carry (meta 'warnings'), in order
 
     @property
     def truth_keys(self) -> list[tuple[str, str]]:
@@ -186,9 +187,11 @@ def group_prediction(label: str, paths: Sequence[str | os.PathLike],
     reals: dict[int, dict[tuple[str, str], Path]] = {}
     means: dict[tuple[str, str], Path] = {}
     models, trained = set(), set()
+    notes: dict[Path, list[str]] = {}
     for path in list_boxes(list(paths)):
         h = read_header(path)
         t = _match(h, truth, label)
+        notes[path] = meta_warnings(h.meta)
         try:
             r = int(h.meta.get("realisation", 0))
         except (TypeError, ValueError):
@@ -221,9 +224,10 @@ def group_prediction(label: str, paths: Sequence[str | os.PathLike],
                                  f"boxes (differ in {missing})")
     model = ",".join(sorted(m for m in models if m)) or label
     trained_on = ",".join(sorted(x for x in trained if x)) or "unknown"
+    used = [p for boxes in reals.values() for p in boxes.values()]
     return Prediction(label=label, model=model, trained_on=trained_on,
                       realisations={r: dict(sorted(s.items())) for r, s in sorted(reals.items())},
-                      ignored=ignored)
+                      ignored=ignored, warnings=tuple(dict.fromkeys(w for p in used for w in notes[p])))
 
 
 def load_fields(path: Path) -> tuple[np.ndarray, np.ndarray]:
