@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from galaxygen.box import Box, write_box
+from galaxygen.box import Box, prediction_box, write_box
 
 
 def clustered_truth(make_box, name: str, seed: int, grid: int = 32, suite: str = "A") -> Box:
@@ -19,11 +19,9 @@ def clustered_truth(make_box, name: str, seed: int, grid: int = 32, suite: str =
 
 def as_prediction(truth: Box, galaxies: np.ndarray, *, model: str = "test:model", trained_on: str = "A",
                   realisation: int | None = None, realisations: int | None = None) -> Box:
-    """A prediction box for `truth` holding `galaxies`, with the agreed meta keys."""
-    meta = {"model": model, "trained_on": trained_on, "run": "tests"}
-    if realisation is not None:
-        meta.update(realisation=realisation, realisations=realisations)
-    return truth.replace(source="prediction", galaxies=np.asarray(galaxies, dtype=np.float32), meta=meta)
+    """A prediction box made from `truth` holding `galaxies` (the shared prediction meta of box.py)."""
+    return prediction_box(truth, galaxies, model=model, trained_on=trained_on, seed=0, realisation=realisation,
+                          realisations=realisations, extra_meta={"run": "tests"})
 
 
 def write_set(folder: Path, boxes: list[Box], suffix: str = "") -> Path:

@@ -177,12 +177,14 @@ def test_member_choice_distinct_when_possible():
     assert counts[8:20].min() > 0.5 * counts[8:20].mean()
 
 
-def test_empty_population_is_a_valid_prediction(make_box):
-    from galaxygen.hod.populate import prediction_box
+def test_empty_population_is_a_valid_prediction_said_out_loud(make_box, caplog):
+    from galaxygen.hod.populate import populate_box
 
     box = make_box(name="E_0")
     model = make_model("zheng07", {"log10_m_min": 16.0, "sigma_log_m": 0.1, "log10_m0": 11.0,
                                    "log10_m1": 16.5, "alpha": 1.0})
-    pred = prediction_box(box, model, np.random.default_rng(0), meta={"model": "hod:zheng07"})
+    with caplog.at_level("WARNING"):
+        pred = populate_box(box, model, np.random.default_rng(0), model="hod:zheng07", trained_on="A", seed=0)
     assert pred.galaxy_catalog["pos"].shape == (0, 3) and pred.galaxies.sum() == 0
     assert pred.source == "prediction" and pred.name == "E_0" and pred.dm is box.dm
+    assert "'E_0' holds no galaxies" in caplog.text and "holds no galaxies" in pred.meta["warnings"]

@@ -12,6 +12,10 @@ Layout (DESIGN.md, docs/box-format.md)::
     /catalogs/halos/*    columns of equal length n (pos (n,3) [Mpc/h], mass [Msun/h], ...)
     /catalogs/galaxies/* columns of equal length n (pos (n,3), stellar_mass, is_central, host_halo)
 
+A prediction box (source "prediction") records in /meta what it was made from (``prediction_box``,
+``PREDICTION_META``): hashes of the input box's fields/dm, fields/galaxies and params, the model,
+the seed; evaluation refuses to score it against any other truth box.
+
 Catalog columns share their first dimension, except the ragged member lists ``member_offset``
 (n+1,) and ``member_pos`` (m,3) [Mpc/h] (CSR: the members of halo i are
 ``member_pos[member_offset[i]:member_offset[i+1]]``). Grid axes are (x, y, z); voxel i covers
@@ -21,6 +25,9 @@ Catalog columns share their first dimension, except the ragged member lists ``me
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +37,8 @@ import numpy as np
 
 from galaxygen.errors import BoxFormatError
 from galaxygen.io import atomic_path
+
+log = logging.getLogger(__name__)
 
 FORMAT = "galaxygen.box"
 VERSION = 1
@@ -377,3 +386,96 @@ def list_boxes(paths: list[str | os.PathLike] | str | os.PathLike) -> list[Path]
                 raise BoxFormatError(f"{p}: no such box file or directory")
             out.append(p)
     return out
+
+
+# ----------------------------------------------------------------------------- prediction provenance
+
+PREDICTION_META = {
+    "model": "what made the prediction, e.g. 'two-phase:inception+unet', 'vdm', 'hod:zheng07'",
+    "trained_on": "suites the model was trained (or the HOD fitted) on, comma-joined",
+    "seed": "random seed of the prediction",
+    "made_from_file": "path of the input box file, as given",
+    "made_from_source": "the input box's source attribute",
+    "made_from_dm": "content hash of the input box's fields/dm",
+    "made_from_galaxies": "content hash of the input box's fields/galaxies (absent when it held none)",
+    "made_from_params": "content hash of the input box's params",
+    "realisation": "0-based sample index (several samples of one prediction); -1 for their mean",
+    "realisations": "number of samples",
+    "warnings": "degenerate results met while making it, one per line (absent when none)",
+}
+MADE_FROM = {"made_from_dm": "fields/dm", "made_from_galaxies": "fields/galaxies", "made_from_params": "params"}
+
+
+def array_hash(arr: np.ndarray) -> str:
+    """Content hash of an array: sha256 (hex) of its dtype, shape and C-ordered bytes."""
+    a = np.ascontiguousarray(arr)
+    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    h.update(a.data)
+    return h.hexdigest()
+
+
+def params_hash(params: Mapping[str, float]) -> str:
+    """Content hash of a params mapping (sorted names, float values as exact JSON reprs)."""
+    text = json.dumps({k: float(v) for k, v in sorted(params.items())}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def made_from(box: Box) -> dict[str, str]:
+    """What a prediction made from `box` records about it: ``made_from_dm``, ``made_from_params``
+    and, when the box holds galaxies, ``made_from_galaxies`` (hashes, see `array_hash`)."""
+    out = {"made_from_dm": array_hash(box.dm), "made_from_params": params_hash(box.params)}
+    if box.galaxies.any():
+        out["made_from_galaxies"] = array_hash(box.galaxies)
+    return out
+
+
+def made_from_differences(meta: Mapping[str, Any], source: Mapping[str, str]) -> list[str]:
+    """The parts (``fields/dm``, ``fields/galaxies``, ``params``) where a prediction's recorded
+    input (`meta`) differs from box `source` (``made_from(box)``); [] when it was made from it.
+    ``made_from_galaxies`` is compared only when the prediction recorded it."""
+    diff = []
+    for key, part in MADE_FROM.items():
+        if key == "made_from_galaxies" and key not in meta:
+            continue
+        if meta.get(key) != source.get(key):
+            diff.append(part)
+    return diff
+
+
+def prediction_box(source: Box, galaxies: np.ndarray, *, model: str, trained_on: str, seed: int,
+                   source_path: str | os.PathLike | None = None, realisation: int | None = None,
+                   realisations: int | None = None, galaxy_catalog: Mapping[str, np.ndarray] | None = None,
+                   warnings: tuple[str, ...] | list[str] = (), empty_note: str = "",
+                   extra_meta: Mapping[str, Any] | None = None) -> Box:
+    """The prediction box made from `source`: its name, suite, geometry, fields/dm (and DM velocity
+    when read), params and halos; source 'prediction'; ``fields/galaxies`` = `galaxies` (N,N,N)
+    counts; ``catalogs/galaxies`` = `galaxy_catalog` (or none); /meta per PREDICTION_META.
+
+    `warnings` are degenerate results met while making it (already reported); a prediction holding no
+    galaxies adds (and logs) one, ending with `empty_note` (why, when the caller knows).
+    """
+    gal = np.ascontiguousarray(galaxies, dtype=np.float32)
+    meta: dict[str, Any] = {"model": model, "trained_on": trained_on, "seed": int(seed),
+                            "made_from_source": source.source, **made_from(source)}
+    if source_path is not None:
+        meta["made_from_file"] = str(source_path)
+    if realisation is not None:
+        meta.update(realisation=int(realisation), realisations=int(realisations or 1))
+    notes = list(warnings)
+    if not gal.any():
+        which = ("" if realisation is None or (realisations or 1) == 1 else " (mean of the samples)"
+                 if realisation < 0 else f" (realisation {realisation})")
+        msg = f"{model} prediction for box {source.name!r}{which} holds no galaxies"
+        msg += f": {empty_note}" if empty_note else ""
+        log.warning(msg)
+        notes.append(msg)
+    if notes:
+        meta["warnings"] = "\n".join(notes)
+    meta.update(extra_meta or {})
+    return source.replace(source="prediction", galaxies=gal, galaxy_catalog=galaxy_catalog, meta=meta)
+
+
+def meta_warnings(meta: Mapping[str, Any]) -> list[str]:
+    """The ``warnings`` a prediction box's meta carries, one per line ([] when none)."""
+    text = meta.get("warnings", "")
+    return [line for line in str(text).splitlines() if line.strip()]

@@ -3,6 +3,8 @@
 Each module in this package adds its parser with ``register(subparsers)`` and sets
 ``func`` to a function that only turns the parsed options into a call of the library.
 Errors meant for the user (GalaxygenError) are printed without a traceback, exit status 2.
+Warnings and progress notes go through Python's logging, set up once here (`-v` / `-q`, see
+:mod:`galaxygen.cli.verbosity`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Sequence
 from galaxygen import __version__
 from galaxygen.errors import GalaxygenError
 from galaxygen.cli import info, power, simulate, ingest, hod, train, predict, evaluate, demo
+from galaxygen.cli.verbosity import add_verbosity, setup_logging
 
 # Sub-command modules in the order `galaxygen --help` lists them.
 COMMANDS = [info, power, simulate, ingest, hod, train, predict, evaluate, demo]
@@ -29,12 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for module in COMMANDS:
         module.register(sub)
+    add_verbosity(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    setup_logging(args)
     try:
         result = args.func(args)
     except GalaxygenError as exc:

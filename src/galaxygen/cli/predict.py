@@ -10,7 +10,10 @@ def register(sub) -> None:
         "predict", help="predict galaxy fields for DM boxes with a trained run",
         description="Write one prediction box file per input box into --out, named after the input box "
                     "(<name>.h5, or <name>_r<k>.h5 for several samples): fields/galaxies holds the predicted "
-                    "galaxies per voxel, fields/dm, params and halos are copied from the input.")
+                    "galaxies per voxel, fields/dm, params and halos are copied from the input, and /meta "
+                    "records what it was made from (hashes of the input's fields). A box the run was trained "
+                    "on gets a warning; one with another box size, voxel size or redshift is refused unless "
+                    "--allow-mismatch.")
     p.add_argument("run", help="run directory written by `galaxygen train`")
     p.add_argument("boxes", nargs="+", help="input box files or folders of *.h5 box files")
     p.add_argument("--out", required=True, help="output folder")
@@ -28,6 +31,9 @@ def register(sub) -> None:
                    help="diffusion runs: ancestral sampling steps (default: the run config's)")
     p.add_argument("--mean", action="store_true", default=None,
                    help="diffusion runs: also write the mean of the samples")
+    p.add_argument("--allow-mismatch", action="store_true",
+                   help="predict boxes whose box size, voxel size or redshift differ from the run's training "
+                        "boxes (default: refuse them)")
     add_device(p)
     add_overwrite(p)
     p.set_defaults(func=run)
@@ -39,6 +45,6 @@ def run(args) -> int:
     options = {k: v for k, v in (("tile", args.tile), ("batch", args.batch), ("counts", args.counts),
                                  ("steps", args.steps), ("mean", args.mean)) if v is not None}
     paths = predict(args.run, args.boxes, args.out, samples=args.samples, seed=args.seed, device=args.device,
-                    overwrite=args.overwrite, **options)
+                    overwrite=args.overwrite, allow_mismatch=args.allow_mismatch, **options)
     emit_json({"predictions": [str(p) for p in paths]})
     return 0

@@ -8,6 +8,7 @@ Run directory::
 
     config.json      resolved config (rebuilds everything)
     split.json       training / validation regions
+    inputs.json      geometry and content hashes of the split's boxes (learn.run_inputs)
     transform.json   DM input transform (learn.data.Transform), galaxy count transform,
                      conditioning-parameter standardisation, training suites
     vdm/             checkpoints/{last,best}.pt (model + EMA), train_log.csv, val_log.csv, done.json
@@ -28,7 +29,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
-from galaxygen.box import PARAM_NAMES, read_box, write_box
+from galaxygen.box import PARAM_NAMES, prediction_box, read_box, write_box
 from galaxygen.config import from_dict, require, to_dict
 from galaxygen.diffusion.sampler import sample_box
 from galaxygen.diffusion.transform import CountTransform, ParamTransform, auto_param_names, fit_count_transform
@@ -39,7 +40,7 @@ from galaxygen.learn import distributed as D
 from galaxygen.learn.checkpoint import load_checkpoint, read_run_config, start_run
 from galaxygen.learn.data import (CropDataset, DataConfig, Split, Transform, fit_transform, load_region,
                                   region_mask, split_boxes)
-from galaxygen.learn.infer import prediction_box
+from galaxygen.learn.run_inputs import write_inputs
 from galaxygen.learn.trainer import Trainer, TrainConfig
 from galaxygen.progress import progress
 
@@ -194,6 +195,8 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
         if info.is_main:
             write_json(split_path, split.as_dict(), overwrite=True)
             write_json(tr_path, saved, overwrite=True)
+    if info.is_main:
+        write_inputs(run_dir, split)
     dm_tr = Transform.from_dict(saved["dm"])
     galaxies = CountTransform(**saved["galaxies"])
     params = ParamTransform.from_dict(saved["params"])
@@ -283,15 +286,17 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
         x = sample_box(model, cond, params, samples=samples, seed=seed, steps=scfg.steps, batch=scfg.batch,
                        tile=scfg.tile, halo=scfg.halo, slice_axis=cfg.slice_axis, desc=box.name)
         counts = galaxies.inverse(x).cpu().numpy().astype(np.float32)       # (S, N, N, N)
-        common = {"model": "vdm", "run_dir": str(run_dir), "trained_on": ",".join(saved.get("trained_on", []))}
-        extra = {"seed": int(seed), "steps": int(scfg.steps), "dim": int(cfg.model.dim)}
+        common = {"model": "vdm", "trained_on": ",".join(saved.get("trained_on", [])), "seed": int(seed),
+                  "source_path": path, "realisations": samples}
+        extra = {"run": str(run_dir), "steps": int(scfg.steps), "dim": int(cfg.model.dim)}
         for k, o in enumerate(outs):
-            pbox = prediction_box(box, counts[k], realisation=k, realisations=samples, extra_meta=extra, **common)
+            pbox = prediction_box(box, counts[k], realisation=k, extra_meta=extra, **common,
+                                  empty_note=f"the sampler returned an empty field ({scfg.steps} steps)")
             write_box(o, pbox, overwrite=overwrite)
             written.append(o)
         if mean_path is not None:
-            pbox = prediction_box(box, counts.mean(axis=0), realisation=-1, realisations=samples,
-                                  extra_meta={**extra, "kind": "mean"}, **common)
+            pbox = prediction_box(box, counts.mean(axis=0), realisation=-1, extra_meta={**extra, "kind": "mean"},
+                                  **common)
             write_box(mean_path, pbox, overwrite=overwrite)
             written.append(mean_path)
     return written

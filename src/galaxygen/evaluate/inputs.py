@@ -1,20 +1,23 @@
 """Which boxes to compare: truth boxes, named predictions, matching by box name, realisations.
 
 A prediction box (source "prediction") carries the truth box's ``name`` and ``suite``; its meta
-holds ``model``, ``trained_on``, and for several samples of one prediction ``realisation`` (0-based)
-and ``realisations`` (total). Matching uses these attributes, never the file names.
+holds ``model``, ``trained_on``, for several samples of one prediction ``realisation`` (0-based)
+and ``realisations`` (total), and what it was made from (``galaxygen.box.PREDICTION_META``).
+Matching uses these attributes, never the file names; a matched pair is then checked by content:
+the prediction must have been made from that very truth box (its fields/dm, params and, when the
+input held galaxies, fields/galaxies). A truth box must not itself be a prediction.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from galaxygen.box import list_boxes, read_box
+from galaxygen.box import list_boxes, made_from, made_from_differences, meta_warnings, read_box
 from galaxygen.errors import BoxFormatError, GalaxygenError
 
 
@@ -29,6 +32,7 @@ class BoxHeader:
     grid: int
     box_size: float
     meta: Mapping[str, Any] = field(default_factory=dict)
+    made_from: Mapping[str, str] = field(default_factory=dict)  # truth boxes: galaxygen.box.made_from
 
     @property
     def key(self) -> tuple[str, str]:
@@ -44,6 +48,7 @@ class Prediction:
     trained_on: str
     realisations: Mapping[int, Mapping[tuple[str, str], Path]]
     ignored: tuple[Path, ...] = ()  # mean-of-samples boxes set aside beside the samples
+    warnings: tuple[str, ...] = ()  # degenerate results its boxes carry (meta 'warnings'), in order
 
     @property
     def truth_keys(self) -> list[tuple[str, str]]:
@@ -93,14 +98,26 @@ def read_header(path: str | os.PathLike) -> BoxHeader:
 
 
 def read_truth(paths: Sequence[str | os.PathLike]) -> dict[tuple[str, str], BoxHeader]:
-    """Headers of the truth boxes keyed by (suite, name); all must share grid and box size."""
+    """Headers of the truth boxes keyed by (suite, name), with the content hashes a prediction made
+    from each must record (`galaxygen.box.made_from`); all must share grid and box size.
+
+    Raises GalaxygenError naming the file for a truth box that is a prediction or holds no galaxies.
+    """
     out: dict[tuple[str, str], BoxHeader] = {}
     for path in list_boxes(list(paths)):
         h = read_header(path)
+        if h.source == "prediction":
+            raise GalaxygenError(f"{path}: is a prediction (source 'prediction', model "
+                                 f"{_text(h.meta.get('model', '?'))!r}), not a truth box; --truth takes "
+                                 f"simulated or ingested boxes")
         if h.key in out:
             raise GalaxygenError(f"truth boxes {out[h.key].path} and {path} have the same suite and name "
                                  f"{h.key}; names must be unique within a suite")
-        out[h.key] = h
+        box = read_box(path, catalogs=False, velocity=False)
+        if not box.galaxies.any():
+            raise GalaxygenError(f"{path}: fields/galaxies: the truth box holds no galaxies; nothing to "
+                                 f"score a prediction against")
+        out[h.key] = replace(h, made_from=made_from(box))
     if not out:
         raise GalaxygenError("no truth boxes given")
     first = next(iter(out.values()))
@@ -123,6 +140,14 @@ def parse_pred_spec(spec: Sequence[str]) -> tuple[str, list[str]]:
 
 
 def _match(h: BoxHeader, truth: Mapping[tuple[str, str], BoxHeader], label: str) -> BoxHeader:
+    """The truth box of prediction box `h`: by suite and name (or name alone when that is unique),
+    same grid and box size, and made from it (content hashes)."""
+    if h.source != "prediction":
+        raise GalaxygenError(f"prediction {label!r}: {h.path} is not a prediction box (source {h.source!r}); "
+                             f"--pred takes boxes written by `galaxygen predict` or `galaxygen hod populate`")
+    if "made_from_dm" not in h.meta:
+        raise GalaxygenError(f"prediction {label!r}: {h.path} does not record what it was made from (no "
+                             f"meta 'made_from_dm'; written by an older galaxygen?); predict it again")
     t = truth.get(h.key)
     if t is None:
         same_name = [x for x in truth.values() if x.name == h.name]
@@ -139,6 +164,10 @@ def _match(h: BoxHeader, truth: Mapping[tuple[str, str], BoxHeader], label: str)
     if h.grid != t.grid or not np.isclose(h.box_size, t.box_size, rtol=1e-6):
         raise GalaxygenError(f"prediction {label!r}: {h.path} ({h.grid}^3, {h.box_size:g} Mpc/h) does not match "
                              f"its truth box {t.path} ({t.grid}^3, {t.box_size:g} Mpc/h)")
+    diff = made_from_differences(h.meta, t.made_from)
+    if diff:
+        raise GalaxygenError(f"prediction {label!r}: {h.path} was not made from the truth box {t.path} "
+                             f"({' and '.join(diff)} differ); give the truth boxes it was predicted from")
     return t
 
 
@@ -150,16 +179,19 @@ def group_prediction(label: str, paths: Sequence[str | os.PathLike],
     diffusion model writes it) is set aside when samples are present (listed in ``ignored``) and
     is the prediction when only such boxes are given.
 
-    Raises GalaxygenError naming the files for a box with no truth of that name, a grid or box
-    size mismatch, two boxes for the same truth box and realisation, or realisations that cover
-    different truth boxes.
+    Raises GalaxygenError naming the files for a box that is no prediction or does not record its
+    input, a box with no truth of that name, a grid or box size mismatch, a box made from another
+    box than its truth, two boxes for the same truth box and realisation, or realisations that
+    cover different truth boxes.
     """
     reals: dict[int, dict[tuple[str, str], Path]] = {}
     means: dict[tuple[str, str], Path] = {}
     models, trained = set(), set()
+    notes: dict[Path, list[str]] = {}
     for path in list_boxes(list(paths)):
         h = read_header(path)
         t = _match(h, truth, label)
+        notes[path] = meta_warnings(h.meta)
         try:
             r = int(h.meta.get("realisation", 0))
         except (TypeError, ValueError):
@@ -192,9 +224,10 @@ def group_prediction(label: str, paths: Sequence[str | os.PathLike],
                                  f"boxes (differ in {missing})")
     model = ",".join(sorted(m for m in models if m)) or label
     trained_on = ",".join(sorted(x for x in trained if x)) or "unknown"
+    used = [p for boxes in reals.values() for p in boxes.values()]
     return Prediction(label=label, model=model, trained_on=trained_on,
                       realisations={r: dict(sorted(s.items())) for r, s in sorted(reals.items())},
-                      ignored=ignored)
+                      ignored=ignored, warnings=tuple(dict.fromkeys(w for p in used for w in notes[p])))
 
 
 def load_fields(path: Path) -> tuple[np.ndarray, np.ndarray]:

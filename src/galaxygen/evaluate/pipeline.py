@@ -2,10 +2,15 @@
 
 Boxes are streamed: each truth box is read once and compared with every prediction box made for
 it, so memory holds one truth box and one prediction box at a time.
+
+Degenerate results are said out loud: the warnings prediction boxes carry (an HOD fit at a bound, an
+empty sample), predictions holding no galaxies, a baseline holding none. They are logged, listed in
+metrics.json (``warnings``, and per prediction) and shown at the top of the report.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -17,6 +22,8 @@ from galaxygen.evaluate.inputs import BoxHeader, Prediction, group_prediction, l
 from galaxygen.evaluate.metrics import box_stats, combine, k_below, k_nyquist, pool, summary
 from galaxygen.io import check_writable, write_json
 from galaxygen.progress import progress
+
+log = logging.getLogger(__name__)
 
 METRICS_VERSION = 2  # 2: headline rows per tested-on suite, per_suite power curves, versus_baseline
 HEADLINE_KEYS = ("prediction", "model", "trained_on", "tested_on", "realisations", "accuracy", "precision",
@@ -116,7 +123,8 @@ def versus_baseline(results: Mapping[str, Mapping[str, Any]], k_limit: float,
     below `k_limit` [h/Mpc]: ``pk_closer_bins`` (bins where |P_pred/P_true − 1| is smaller than the
     baseline's) and ``r_higher_bins`` (bins where r(k) is higher), out of ``k_bins``. A NaN number
     (an empty prediction has no r(k)) never wins. Of several baselines fitted on one suite the first
-    by label is used, as in `cross_matrices`.
+    by label is used, as in `cross_matrices`. ``warnings`` says when the baseline holds no galaxies
+    (every win against it is then trivial).
     """
     base: dict[tuple[str, str], tuple[str, Mapping[str, Any]]] = {}
     for label, res in sorted(results.items()):
@@ -132,6 +140,7 @@ def versus_baseline(results: Mapping[str, Mapping[str, Any]], k_limit: float,
                 continue
             blabel, bres = base[(res["trained_on"], suite)]
             p, b = sres["summary"], bres["summary"]
+            empty = not bres["galaxies"]["pred_total"] > 0
             sel = k_below(np.asarray(sres["power"]["k"]), k_limit)
             dev_p = np.abs(np.asarray(sres["power"]["ratio"])[sel] - 1.0)
             dev_b = np.abs(np.asarray(bres["power"]["ratio"])[sel] - 1.0)
@@ -141,7 +150,9 @@ def versus_baseline(results: Mapping[str, Mapping[str, Any]], k_limit: float,
                      "wins": [key for key, better in BASELINE_KEYS
                               if (p[key] > b[key] if better == "max" else p[key] < b[key])],
                      "k_bins": int(sel.sum()), "pk_closer_bins": int((dev_p < dev_b).sum()),
-                     "r_higher_bins": int((r_p > r_b).sum())}
+                     "r_higher_bins": int((r_p > r_b).sum()),
+                     "warnings": [f"baseline {blabel!r} holds no galaxies on {suite}: {label!r} beats it "
+                                  f"trivially"] if empty else []}
             out.append(entry)
     return out
 
@@ -156,7 +167,8 @@ def versus_baseline_text(entries: Sequence[Mapping[str, Any]]) -> str:
         wins = ", ".join(names[k] for k in e["wins"]) or "nothing"
         lines.append(f"{e['prediction']} vs {e['baseline']} on {e['tested_on']}: {nums}; better in {wins}; "
                      f"P(k) closer in {e['pk_closer_bins']}/{e['k_bins']} k bins, "
-                     f"r(k) higher in {e['r_higher_bins']}/{e['k_bins']}")
+                     f"r(k) higher in {e['r_higher_bins']}/{e['k_bins']}"
+                     + "".join(f" (warning: {w})" for w in e.get("warnings", [])))
     return "\n".join(lines)
 
 
@@ -178,6 +190,22 @@ def headline_text(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells)
 
 
+def empty_boxes_warning(label: str, stats: Mapping[int, Mapping[tuple[str, str], Any]]) -> str | None:
+    """One line when boxes of prediction `label` hold no galaxies (stats[realisation][truth key] ->
+    BoxStats), None otherwise."""
+    several = len(stats) > 1
+    boxes = [(r, key) for r, per in sorted(stats.items()) for key in sorted(per)]
+    empty = [f"{name}" + (f" (realisation {r})" if several else "")
+             for r, (suite, name) in boxes if not stats[r][(suite, name)].pred_total > 0]
+    if not empty:
+        return None
+    if len(empty) == len(boxes):
+        return (f"prediction {label!r} holds no galaxies in any of its {len(boxes)} boxes: its F1 is 0 and its "
+                f"P(k) and r(k) are undefined")
+    shown = ", ".join(empty[:5]) + (", ..." if len(empty) > 5 else "")
+    return f"prediction {label!r}: {len(empty)} of {len(boxes)} boxes hold no galaxies ({shown})"
+
+
 def compute(truth_paths: Sequence[str | os.PathLike],
             predictions: Mapping[str, Sequence[str | os.PathLike]]) -> tuple[dict[str, Any], dict[str, Any]]:
     """All metrics (the content of metrics.json) and the slabs for the slice figure.
@@ -191,6 +219,9 @@ def compute(truth_paths: Sequence[str | os.PathLike],
         raise GalaxygenError("no predictions given (use --pred NAME=BOX ...)")
     truth = read_truth(truth_paths)
     preds = [group_prediction(label, paths, truth) for label, paths in predictions.items()]
+    for p in preds:
+        log.info(f"prediction {p.label!r}: {len(p.truth_keys)} boxes x {len(p.realisations)} realisations, "
+                 f"each made from its truth box")
     first = next(iter(truth.values()))
     k_limit = 0.5 * k_nyquist(first.grid, first.box_size)
     stats, slabs = collect(truth, preds)
@@ -204,11 +235,17 @@ def compute(truth_paths: Sequence[str | os.PathLike],
                    ignored_files=[str(x) for x in p.ignored])
         res["per_suite"] = {suite: _result(stats[p.label], [k for k in p.truth_keys if k[0] == suite], k_limit)
                             for suite in p.tested_on}
+        res["warnings"] = list(p.warnings) + [w for w in [empty_boxes_warning(p.label, stats[p.label])] if w]
         for sres in res["per_suite"].values():  # keep per-suite entries small: k, ratio and r curves only
             for key in ("one_point", "per_realisation"):
                 sres.pop(key, None)
             sres["power"] = {key: sres["power"][key] for key in ("k", "ratio", "r")}
         results[p.label] = res
+    vs = versus_baseline(results, k_limit)
+    warnings = list(dict.fromkeys([w for res in results.values() for w in res["warnings"]]
+                                  + [w for e in vs for w in e["warnings"]]))
+    for w in warnings:
+        log.warning(w)
     metrics = {
         "version": METRICS_VERSION,
         "truth": {"grid": first.grid, "box_size": first.box_size,
@@ -218,7 +255,8 @@ def compute(truth_paths: Sequence[str | os.PathLike],
         "predictions": results,
         "cross_matrix": cross_matrices(results),
         "headline": headline(results),
-        "versus_baseline": versus_baseline(results, k_limit),
+        "versus_baseline": vs,
+        "warnings": warnings,
     }
     return metrics, slabs
 

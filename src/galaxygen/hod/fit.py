@@ -54,11 +54,37 @@ class LikelihoodFit:
     log_likelihood: float
     expected_count: float
     extra: dict = field(default_factory=dict)
+    bounds: dict = field(default_factory=dict)  # name -> (low, high): the range the fit searched
 
     @property
     def errors(self) -> dict[str, float]:
         d = np.sqrt(np.clip(np.diag(self.covariance), 0, None))
         return {n: float(e) for n, e in zip(self.names, d)}
+
+    def warnings(self) -> list[str]:
+        """Degenerate results: one line per parameter that ended at an edge of its search range
+        (`at_bounds`), and one naming the parameters without a finite error."""
+        out = [f"HOD fit ({self.model}): {name} = {self.params[name]:.4g} is at the edge of its search "
+               f"range [{lo:.4g}, {hi:.4g}]: the data do not constrain it there; value and error are not "
+               f"a measurement" for name, (lo, hi) in at_bounds(self.params, self.bounds).items()]
+        loose = [n for n, e in self.errors.items() if not np.isfinite(e)]
+        if loose:
+            out.append(f"HOD fit ({self.model}): no finite error for {', '.join(loose)} (the likelihood is flat "
+                       f"in some direction: these parameters are not constrained by the data)")
+        return out
+
+
+BOUND_TOL = 1e-3  # a parameter within this fraction of its range from an edge is "at the bound"
+
+
+def at_bounds(params: dict[str, float], bounds: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """The parameters within BOUND_TOL × (high − low) of an edge of their range, with the range."""
+    out = {}
+    for name, (lo, hi) in bounds.items():
+        v, tol = params.get(name), BOUND_TOL * (hi - lo)
+        if v is not None and (abs(v - lo) <= tol or abs(v - hi) <= tol):
+            out[name] = (float(lo), float(hi))
+    return out
 
 
 def _check(mass: np.ndarray, n_gal: np.ndarray, n_target: float) -> tuple[np.ndarray, np.ndarray]:
@@ -207,8 +233,11 @@ def _fit_step(model: str, mass, n_gal, n_target: float) -> LikelihoodFit:
     ])
     params = {"log10_m_min": m_star, "log10_m1": log10_m1, "alpha": alpha}
     expected = float(model_class(model)(**params).mean_occupation(prof.m).sum())
+    # M_min ranges from just above the most massive halo group to below the lightest halo
+    bounds = {"log10_m_min": (prof.log10_m_min(int(prof.ks[-1])), prof.log10_m_min(int(prof.ks[0]))),
+              "alpha": ALPHA_BOUNDS}
     return LikelihoodFit(model, params, names, cov, top, expected,
-                         extra={"log10_m_min_interval": [lo, hi], "n_occupied_halos": k})
+                         extra={"log10_m_min_interval": [lo, hi], "n_occupied_halos": k}, bounds=bounds)
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,6 +366,20 @@ def add_derived(cov_free: np.ndarray, jac: np.ndarray, step: np.ndarray) -> np.n
     return out
 
 
+def _difference(f, x: np.ndarray, step: np.ndarray, h: float) -> float:
+    """df/dx along `step` (length h): central, or one-sided where f is undefined (None) on one side
+    (the edge of the feasible region); NaN when undefined on both."""
+    hi, lo = f(x + step), f(x - step)
+    if hi is not None and lo is not None:
+        return (hi - lo) / (2 * h)
+    mid = f(x)
+    if hi is not None:
+        return (hi - mid) / h
+    if lo is not None:
+        return (mid - lo) / h
+    return float("nan")
+
+
 def _fit_zheng07(mass, n_gal, n_target: float) -> LikelihoodFit:
     z = _Zheng07(mass, n_gal, n_target)
     try:  # start from the central-satellite fit (its σ → 0, M0 → 0 limit)
@@ -378,15 +421,14 @@ def _fit_zheng07(mass, n_gal, n_target: float) -> LikelihoodFit:
             break
         h = h / 4
     cov_phi, singular = covariance_from_hessian(hess)
-    jac = np.array([(z.log10_m_min(phi + e) - z.log10_m_min(phi - e)) / (2 * e[i])
-                    for i, e in enumerate(np.diag(h))])
+    jac = np.array([_difference(z.log10_m_min, phi, e, e[i]) for i, e in enumerate(np.diag(h))])
     names = ("log10_m_min",) + _Zheng07.free
     cov = add_derived(cov_phi, jac, h)
     params = {"log10_m_min": z.log10_m_min(phi), **dict(zip(_Zheng07.free, map(float, phi)))}
     expected = float(model_class("zheng07")(**params).mean_occupation(mass).sum())
     extra = {"hessian_singular": bool(singular), "evaluations": int(best.nfev)}
     return LikelihoodFit("zheng07", params, names, cov, -float(best.fun), expected,
-                         extra=extra)
+                         extra=extra, bounds=dict(zip(_Zheng07.free, z.bounds)))
 
 
 def solve_log_m_min(model: str, params: dict[str, float], mass, n_target: float) -> float:

@@ -183,4 +183,5 @@ def fit_power(model_name: str, data: list[PkData], n_target: float, start: Likel
     expected = float(make_model(model_name, params).mean_occupation(mass).sum())
     return LikelihoodFit(model_name, params, names, full, -0.5 * float(res.fun), expected,
                          extra={"chi2": float(res.fun), "n_bins": int(sum(len(d.k) for d in data)),
-                                "hessian_singular": bool(singular)})
+                                "hessian_singular": bool(singular)},
+                         bounds=dict(zip(names_free, zheng.bounds)) if zheng is not None else {"alpha": ALPHA_BOUNDS})

@@ -5,11 +5,14 @@ hod.json (written atomically) holds: ``format`` = "galaxygen.hod", ``version`` =
 (``names`` + ``matrix``), ``number_density`` (the target n̄ [(h/Mpc)^3]),
 ``expected_number_density`` (the fitted model's ⟨n⟩ on the training halos), ``trained_on`` (the
 suites, comma-joined), ``boxes`` (what was fit: path, name, suite, counts, matching) and
-``details`` (log-likelihood, intervals, notes).
+``details`` (log-likelihood, intervals, notes) and ``warnings`` (degenerate results: a box whose
+galaxies match no halo, a parameter at an edge of its search range; also logged, and carried into
+every prediction box populated with the fit).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import zlib
 from dataclasses import dataclass, field
@@ -24,9 +27,11 @@ from galaxygen.errors import BoxFormatError, ConfigError, GalaxygenError
 from galaxygen.hod.fit import fit_occupation
 from galaxygen.hod.matching import box_occupation
 from galaxygen.hod.models import HODModel, make_model, model_class
-from galaxygen.hod.populate import prediction_box, require_halos
+from galaxygen.hod.populate import populate_box, require_halos
 from galaxygen.io import check_writable, write_json
 from galaxygen.progress import progress
+
+log = logging.getLogger(__name__)
 
 FORMAT = "galaxygen.hod"
 VERSION = 1
@@ -48,6 +53,7 @@ class HODFit:
     trained_on: str
     boxes: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def build(self) -> HODModel:
         """The model object with these parameters."""
@@ -60,7 +66,8 @@ class HODFit:
                 "covariance": {"names": list(self.covariance_names), "matrix": self.covariance},
                 "number_density": self.number_density,
                 "expected_number_density": self.expected_number_density,
-                "trained_on": self.trained_on, "boxes": list(self.boxes), "details": dict(self.details)}
+                "trained_on": self.trained_on, "boxes": list(self.boxes), "details": dict(self.details),
+                "warnings": list(self.warnings)}
 
 
 def write_fit(path: str | os.PathLike, fit: HODFit, *, overwrite: bool = False) -> Path:
@@ -96,7 +103,7 @@ def read_fit(path: str | os.PathLike) -> HODFit:
                   covariance=cov.get("matrix", []), number_density=float(data["number_density"]),
                   expected_number_density=float(data.get("expected_number_density", np.nan)),
                   trained_on=str(data.get("trained_on", "")), boxes=list(data.get("boxes", [])),
-                  details=dict(data.get("details", {})))
+                  details=dict(data.get("details", {})), warnings=[str(w) for w in data.get("warnings") or []])
 
 
 def _read_training(paths: Sequence[str | os.PathLike]) -> list[tuple[Path, Box]]:
@@ -142,6 +149,15 @@ def fit_boxes(paths: Sequence[str | os.PathLike], model: str, *, method: str = "
         details = {"likelihood_fit": {"params": start.params, "errors": start.errors, **details},
                    "k_max": k_max, "chi2": res.extra["chi2"], "n_bins": res.extra["n_bins"],
                    "hessian_singular": res.extra["hessian_singular"]}
+    warnings = [f"{p}: none of its {o.n_galaxies} galaxies lies in a halo ({o.matching} matching); "
+                f"the fit sees no occupied halo in this box" for (p, _), o in zip(boxes, occ)
+                if o.n_galaxies > 0 and o.n_gal.sum() == 0]
+    warnings += res.warnings()
+    for (p, _), o in zip(boxes, occ):
+        log.info(f"{p}: {o.n_galaxies - o.n_unmatched} of {o.n_galaxies} galaxies matched to "
+                 f"{int((o.n_gal > 0).sum())} halos ({o.matching})")
+    for w in warnings:
+        log.warning(w)
     suites = sorted({b.suite for _, b in boxes})
     return HODFit(
         model=model, method=method, params=res.params, errors=res.errors,
@@ -151,7 +167,7 @@ def fit_boxes(paths: Sequence[str | os.PathLike], model: str, *, method: str = "
         boxes=[{"path": str(p), "name": b.name, "suite": b.suite, "n_halos": int(len(o.mass)),
                 "n_galaxies": o.n_galaxies, "n_unmatched": o.n_unmatched, "matching": o.matching}
                for (p, b), o in zip(boxes, occ)],
-        details=details)
+        details=details, warnings=warnings)
 
 
 def box_rng(seed: int, name: str, realisation: int) -> np.random.Generator:
@@ -191,7 +207,8 @@ def populate_boxes(fit_path: str | os.PathLike, paths: Sequence[str | os.PathLik
 
     Each output keeps the input's name, suite, ``fields/dm``, params and halos; its
     ``fields/galaxies`` holds the HOD galaxies (NGP counts) and ``catalogs/galaxies`` their
-    catalogue; meta: model, trained_on, realisation, realisations, fit. Nothing existing is
+    catalogue; meta: what it was made from (`galaxygen.box.PREDICTION_META`), the fit's warnings,
+    and ``fit`` (the hod.json path). Nothing existing is
     replaced unless `overwrite`; all outputs are checked before any work starts.
     """
     if realisations < 1:
@@ -214,9 +231,9 @@ def populate_boxes(fit_path: str | os.PathLike, paths: Sequence[str | os.PathLik
     for p in progress(files, desc="populating boxes"):
         box = read_box(p, catalogs=True, velocity=False)
         for k, out in enumerate(output_names(box.name, realisations)):
-            meta = {"model": f"hod:{fit.model}", "trained_on": fit.trained_on, "realisation": k,
-                    "realisations": realisations, "fit": str(fit_path), "seed": int(seed),
-                    "input": str(p)}
-            pred = prediction_box(box, model, box_rng(seed, box.name, k), meta=meta)
+            pred = populate_box(box, model, box_rng(seed, box.name, k), model=f"hod:{fit.model}",
+                                trained_on=fit.trained_on, seed=seed, source_path=p, realisation=k,
+                                realisations=realisations, warnings=fit.warnings,
+                                extra_meta={"fit": str(fit_path)})
             written.append(write_box(out_dir / out, pred, overwrite=overwrite))
     return written

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.special import lambertw
 
-from galaxygen.box import Box
+from galaxygen.box import Box, prediction_box
 from galaxygen.errors import BoxFormatError
 from galaxygen.hod.models import HODModel
 
@@ -164,16 +164,15 @@ def paint_counts(pos: np.ndarray, grid: int, box_size: float) -> np.ndarray:
     return np.asarray(field, dtype=np.float32)
 
 
-def prediction_box(box: Box, model: HODModel, rng: np.random.Generator, *,
-                   meta: Mapping[str, Any]) -> Box:
-    """A prediction box for `box`: the input's name, suite, dm, params and halos; galaxies from
-    one HOD realisation (catalogue + NGP counts); `meta` is the provenance. The DM velocity grid
-    is not copied (predictions carry the input ``fields/dm`` only)."""
+def populate_box(box: Box, hod: HODModel, rng: np.random.Generator, **provenance: Any) -> Box:
+    """The prediction box made from `box` by one HOD realisation in its halos (catalogue + NGP counts).
+
+    `provenance`: the keywords of `galaxygen.box.prediction_box` (model, trained_on, seed, ...).
+    The DM velocity grid is not copied (predictions carry the input ``fields/dm`` only).
+    """
     where = f"box {box.name!r}"
     require_halos(box.halos, where)
-    cat = populate(model, box.halos, box.box_size, rng, redshift=box.redshift,
+    cat = populate(hod, box.halos, box.box_size, rng, redshift=box.redshift,
                    omega_m=float(box.params.get("omega_m", 0.3)), where=where)
     counts = paint_counts(cat["pos"], box.grid, box.box_size)
-    return Box(box_size=box.box_size, grid=box.grid, redshift=box.redshift, source="prediction",
-               suite=box.suite, name=box.name, dm=box.dm, galaxies=counts, params=dict(box.params),
-               dm_velocity=None, halos=box.halos, galaxy_catalog=cat, meta=dict(meta))
+    return prediction_box(box.replace(dm_velocity=None), counts, galaxy_catalog=cat, **provenance)

@@ -116,21 +116,6 @@ def predict_tiled(fn: Callable[[torch.Tensor], torch.Tensor], volume: torch.Tens
 
 # ----------------------------------------------------------------------------- prediction box files
 
-def prediction_box(box, galaxies: np.ndarray, *, model: str, run_dir: str, trained_on: str,
-                   realisation: int | None = None, realisations: int | None = None,
-                   extra_meta: dict | None = None):
-    """The prediction box for input `box`: same name, suite, DM, params and halos; source
-    'prediction'; ``fields/galaxies`` = `galaxies` (N,N,N) counts; meta ``model``, ``trained_on``,
-    ``run`` and, for sampled predictions, ``realisation`` / ``realisations``.
-    """
-    meta = {"model": model, "trained_on": trained_on, "run": str(run_dir), "input_source": box.source}
-    if realisation is not None:
-        meta.update(realisation=int(realisation), realisations=int(realisations or 1))
-    meta.update(extra_meta or {})
-    return box.replace(source="prediction", galaxies=np.ascontiguousarray(galaxies, dtype=np.float32),
-                       galaxy_catalog=None, meta=meta)
-
-
 def prediction_path(out_dir, name: str, realisation: int | None = None, realisations: int = 1):
     """``<out>/<name>.h5``, or ``<out>/<name>_r<k>.h5`` when there are several realisations."""
     from pathlib import Path

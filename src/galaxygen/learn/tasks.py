@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 from galaxygen.box import list_boxes
 from galaxygen.errors import ConfigError
 from galaxygen.learn.checkpoint import read_run_config
+from galaxygen.learn.run_inputs import check_inputs
 
 TASKS: dict[str, str | Any] = {
     "two_phase": "galaxygen.learn.two_phase_task",
@@ -70,10 +71,13 @@ def train(config: Mapping[str, Any], boxes: Sequence[str | os.PathLike] | str | 
 
 
 def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-            **options: Any) -> list[Path]:
+            *, allow_mismatch: bool = False, **options: Any) -> list[Path]:
     """Predict with a trained run (its task is read from ``config.json``): one box file per input.
 
-    Options the task's ``predict`` does not take raise a ConfigError naming them.
+    The inputs are checked against the run's training boxes first (`galaxygen.learn.run_inputs`):
+    a box size, voxel size or redshift the run was not trained on is refused unless
+    `allow_mismatch`; a box of the training split gets a warning. Options the task's ``predict``
+    does not take raise a ConfigError naming them.
     """
     config = read_run_config(run_dir)
     name = task_name(config)
@@ -83,4 +87,6 @@ def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_
         unknown = sorted(k for k in options if k not in params)
         if unknown:
             raise ConfigError(f"predict: option(s) {['--' + k for k in unknown]} do not apply to a {name} run")
-    return task.predict(Path(run_dir), list_boxes(list(boxes)), Path(out_dir), **options)
+    paths = list_boxes(list(boxes))
+    check_inputs(run_dir, paths, allow_mismatch=allow_mismatch)
+    return task.predict(Path(run_dir), paths, Path(out_dir), **options)

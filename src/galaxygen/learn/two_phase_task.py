@@ -4,6 +4,7 @@ Run directory layout::
 
     config.json      resolved config (rebuilds everything)
     split.json       training / validation / test regions
+    inputs.json      geometry and content hashes of the split's boxes (learn.run_inputs)
     transform.json   input transform statistics (training boxes only)
     classifier/      checkpoints/{last,best}.pt, train_log.csv, val_log.csv, done.json
     threshold.json   mask threshold chosen on the validation boxes, with its recall and precision
@@ -20,17 +21,18 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from galaxygen.box import read_box
+from galaxygen.box import prediction_box, read_box
 from galaxygen.config import from_dict, to_dict
 from galaxygen.errors import GalaxygenError
 from galaxygen.io import write_json
 from galaxygen.learn import distributed as D
 from galaxygen.learn.checkpoint import load_checkpoint, read_run_config, start_run
 from galaxygen.learn.data import BoxData, Split, Transform, fit_transform, load_region, split_boxes
-from galaxygen.learn.infer import prediction_box, prediction_path
+from galaxygen.learn.infer import prediction_path
 from galaxygen.learn.losses import rate_from_output
 from galaxygen.learn.models import build_model
 from galaxygen.learn.trainer import Trainer
+from galaxygen.learn.run_inputs import write_inputs
 from galaxygen.learn.two_phase import (COUNTS, ClassifierTask, RegressorTask, TwoPhaseConfig, combine, infer_box,
                                        threshold_for_recall)
 from galaxygen.progress import progress
@@ -61,6 +63,8 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
         if info.is_main:
             write_json(split_path, {**split.as_dict(), "trained_on": _suites(split.train)}, overwrite=True)
             write_json(tr_path, transform.as_dict(), overwrite=True)
+    if info.is_main:
+        write_inputs(run_dir, split)
     train_boxes = [load_region(r, transform, cfg.data) for r in split.train]
     val_boxes = [load_region(r, transform, cfg.data) for r in split.validation]
     summary: dict[str, Any] = {"run": str(run_dir), "task": "two_phase", "world_size": info.world_size,
@@ -197,10 +201,11 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
         for k, o in enumerate(outs):
             rng = np.random.default_rng([seed, k])
             gal = combine(prob, rate, models.get("threshold"), counts=counts, rng=rng)
-            pbox = prediction_box(box, gal, model=label, run_dir=str(run_dir), trained_on=",".join(trained_on),
-                                  realisation=k if counts == "poisson" else None, realisations=samples,
-                                  extra_meta={"seed": seed, **({"threshold": models["threshold"]}
-                                                                  if "threshold" in models else {})})
+            pbox = prediction_box(box, gal, model=label, trained_on=",".join(trained_on), seed=seed,
+                                  source_path=path, realisation=k if counts == "poisson" else None,
+                                  realisations=samples,
+                                  extra_meta={"run": str(run_dir), "counts": counts,
+                                              **({"threshold": models["threshold"]} if "threshold" in models else {})})
             write_box(o, pbox, overwrite=overwrite)
             written.append(o)
     return written

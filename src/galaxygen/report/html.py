@@ -27,7 +27,8 @@ CAPTIONS = {
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}
 th{background:#eee}td.s{text-align:left}figure{margin:1.5em 0}img{max-width:100%}
-figcaption{color:#555;font-size:90%}.note{color:#555;font-size:90%}"""
+figcaption{color:#555;font-size:90%}.note{color:#555;font-size:90%}
+.warn{background:#fff3cd;color:#7a4b00;text-align:left}div.warn{border:1px solid #e0b84c;padding:0 1em}"""
 
 
 def fmt(value: Any, kind: str) -> str:
@@ -58,12 +59,24 @@ def versus_table(entries: list[Mapping[str, Any]]) -> str:
             "<th>k bins with r(k) higher</th></tr>")
     rows = []
     for e in entries:
+        notes = e.get("warnings") or []
+        mark = " ⚠" if notes else " ✓"  # a win against a degenerate baseline is no win
         pair = "".join(f"<td>{fmt(e[key][0], 'f')} vs {fmt(e[key][1], 'f')}"
-                       f"{' ✓' if key in e['wins'] else ''}</td>" for key in ("f1", "min_r", "max_abs_ratio_dev"))
+                       f"{mark if key in e['wins'] else ''}</td>" for key in ("f1", "min_r", "max_abs_ratio_dev"))
         rows.append(f"<tr><td class='s'>{html.escape(e['prediction'])}</td><td class='s'>"
                     f"{html.escape(e['baseline'])}</td><td class='s'>{html.escape(e['tested_on'])}</td>{pair}"
                     f"<td>{e['pk_closer_bins']} / {e['k_bins']}</td><td>{e['r_higher_bins']} / {e['k_bins']}</td></tr>")
+        if notes:
+            rows.append(f"<tr><td class='warn' colspan='8'>⚠ {'; '.join(html.escape(w) for w in notes)}</td></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def warnings_list(warnings: list[str]) -> str:
+    """The degenerate results of the evaluation as a highlighted list (empty string when none)."""
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
+    return f"<div class='warn'><h2>Warnings</h2><ul>{items}</ul></div>"
 
 
 def matrix_table(m: Mapping[str, Any], key: str) -> str:
@@ -86,6 +99,7 @@ def render(metrics: Mapping[str, Any], figures: Mapping[str, Path]) -> str:
              f"numbers over k &lt; {t['k_limit']:.3g} h/Mpc (half the grid Nyquist "
              f"{t['k_nyquist']:.3g} h/Mpc). Voxel metrics pooled over all test voxels, occupied = count &gt; 0. "
              f"Several realisations: mean (band 16–84 % in metrics.json).</p>",
+             warnings_list(metrics.get("warnings", [])),
              "<h2>Headline</h2>", headline_table(metrics["headline"])]
     if metrics.get("versus_baseline"):
         parts += ["<h2>Against the HOD</h2>", versus_table(metrics["versus_baseline"])]
