@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from galaxygen.cli.common import add_overwrite, emit_json
+from galaxygen.cli.common import add_overwrite, emit_json, options_named
+
+# Config fields whose command-line option is spelled otherwise (for error messages).
+RENAMED = {"set_name": "--set", "params_file": "--params", "chunk_particles": "--chunk"}
 
 
 def register(sub) -> None:
@@ -87,11 +90,13 @@ def run_camels(args) -> int:
     from galaxygen.ingest.camels import CamelsIngestConfig, ingest_camels
     from galaxygen.ingest.runner import parse_index_list
 
-    cfg = CamelsIngestConfig(
-        suite=args.suite, set_name=args.set_name, sims=parse_index_list(args.sims) if args.sims else None,
-        snapshot=args.snapshot, redshift=args.redshift, grid=args.grid,
-        min_star_particles=args.min_star_particles, min_stellar_mass=args.min_stellar_mass,
-        params_file=args.params, velocities=args.velocities, overwrite=args.overwrite, chunk_particles=args.chunk)
+    with options_named(RENAMED):
+        cfg = CamelsIngestConfig(
+            suite=args.suite, set_name=args.set_name, sims=parse_index_list(args.sims) if args.sims else None,
+            snapshot=args.snapshot, redshift=args.redshift, grid=args.grid,
+            min_star_particles=args.min_star_particles, min_stellar_mass=args.min_stellar_mass,
+            params_file=args.params, velocities=args.velocities, overwrite=args.overwrite,
+            chunk_particles=args.chunk)
     return _finish(ingest_camels(args.root, args.out_dir, cfg))
 
 
@@ -99,8 +104,9 @@ def run_cmd(args) -> int:
     from galaxygen.ingest.cmd import CmdIngestConfig, ingest_cmd
     from galaxygen.ingest.runner import parse_index_list
 
-    cfg = CmdIngestConfig(
-        suite=args.suite, set_name=args.set_name, grid=args.grid, redshift=args.redshift,
-        sims=parse_index_list(args.sims) if args.sims else None, params_file=args.params, units=args.units,
-        box_size=args.box_size, n_particles_side=args.n_particles_side, overwrite=args.overwrite)
+    with options_named(RENAMED):
+        cfg = CmdIngestConfig(
+            suite=args.suite, set_name=args.set_name, grid=args.grid, redshift=args.redshift,
+            sims=parse_index_list(args.sims) if args.sims else None, params_file=args.params, units=args.units,
+            box_size=args.box_size, n_particles_side=args.n_particles_side, overwrite=args.overwrite)
     return _finish(ingest_cmd(args.root, args.out_dir, cfg))

@@ -14,7 +14,8 @@ def register(sub) -> None:
                     "keep test boxes elsewhere). The run directory receives config.json (the resolved config), "
                     "transform.json, checkpoints and CSV logs. Runs under torchrun for DDP on several GPUs, "
                     "CPU processes or nodes: `torchrun --nproc-per-node K -m galaxygen train ...`.")
-    p.add_argument("--config", required=True, help="YAML config file (e.g. configs/two-phase-small.yaml)")
+    p.add_argument("--config", required=True, help="YAML config file, or the name of a packaged config (two-phase-small, two-phase-full, "
+                        "vdm-small, vdm-full, vdm-2d; with or without .yaml) when no such file exists here")
     p.add_argument("--boxes", required=True, nargs="+", help="box files or folders of *.h5 box files")
     p.add_argument("--out", required=True, help="run directory to create (or to continue with --resume)")
     p.add_argument("--resume", action="store_true",
