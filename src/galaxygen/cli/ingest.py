@@ -21,7 +21,8 @@ def register(sub) -> None:
         "camels", help="CAMELS snapshots + Subfind catalogues (N-body twin = input, hydro galaxies = target)",
         description="For each simulation <Set>_<i> of a hydro suite: paint the N-body twin's (<Suite>_DM) DM "
                     "particles (NGP counts per voxel), take halos from the twin's Subfind file (else galaxygen's "
-                    "FoF) and galaxies from the hydro Subfind file, parameters from the CosmoAstroSeed file. "
+                    "FoF) and galaxies from the hydro Subfind file, parameters from the CosmoAstroSeed file "
+                    "(see --params). "
                     "Both directory layouts (before/after 2024) are recognised. Existing boxes are skipped (resume). "
                     "Prints a JSON summary; exit status 1 if any simulation failed.")
     c.add_argument("root", help="CAMELS root folder (holding Sims/ and FOF_Subfind/), or its Sims/ folder")
@@ -43,8 +44,11 @@ def register(sub) -> None:
     cut.add_argument("--min-stellar-mass", type=float, default=None,
                      help="galaxy = subhalo with stellar mass SubhaloMassType[:,4] >= this, in Msun/h "
                           "(replaces --min-star-particles)")
-    c.add_argument("--params", default=None, help="parameter file (CosmoAstroSeed_<Suite>_L25n256_<Set>.txt; read by "
-                                                  "its header line); default: searched under ROOT")
+    c.add_argument("--params", default=None,
+                   help="parameter file (CosmoAstroSeed_<Suite>_L25n256_<Set>.txt; read by its header line); "
+                        "default: searched under ROOT, then in each simulation's folder; with none found, "
+                        "Omega_m comes from the snapshot header (CV: the fiducial values) and a warning names "
+                        "the parameters left unknown")
     c.add_argument("--velocities", action="store_true",
                    help="also store fields/dm_velocity: mean DM peculiar velocity per voxel in km/s")
     c.add_argument("--chunk", type=int, default=1 << 22,
