@@ -72,8 +72,7 @@ def test_slab_figure_points_over_dm_in_mpc_per_h(evaluated):
     titles = [ax.get_title() for ax in panels]
     # the truth once per truth box shown, then each prediction beside it
     assert sum(t.startswith("truth:") for t in titles) == len({(s["suite"], s["name"]) for s in slabs.values()}) == 1
-    assert [t.split("\n")[0] for t in titles] == ["truth: CV_0 (A)", "prediction: exact", "prediction: nothing",
-                                                  "prediction: samples"]
+    assert [t.split("\n")[0] for t in titles] == ["truth: CV_0 (A)", "exact", "nothing", "samples"]
     box_size = next(iter(slabs.values()))["box_size"]
     for ax in panels:
         assert ax.get_xlim() == pytest.approx((0, box_size)) and ax.get_ylim() == pytest.approx((0, box_size))

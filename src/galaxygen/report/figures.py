@@ -74,7 +74,8 @@ def _amount(x: float) -> str:
 
 
 def slices_figure(slabs: Mapping[str, Mapping[str, Any]], totals: Mapping[str, float] | None = None):
-    """Galaxies as points over the projected DM slab: per truth box the truth, then each prediction.
+    """Galaxies as points over the projected DM slab: per truth box the truth, then each prediction
+    (titled by its label).
 
     Parameters
     ----------
@@ -102,7 +103,7 @@ def slices_figure(slabs: Mapping[str, Mapping[str, Any]], totals: Mapping[str, f
     dm_norm = LogNorm(1.0, 1.0 + max(dm_max, 1.0))
     gal_all = np.concatenate([np.ravel(s[key]) for s in slabs.values() for key in ("truth", "pred")])
     gal_norm = _galaxy_norm(gal_all[gal_all > 0])
-    marker = max(3.0, 1.5 * 2.4 * 72 / n) ** 2  # [points^2]: about 1.5 pixels across, at least 3 points
+    marker = min(max(3.0, 1.5 * 2.2 * 72 / n), 7.0) ** 2  # [points^2]: ~1.5 pixels across, 3 to 7 points
     centres = (np.arange(n) + 0.5) * size / n
     dm_image = points = None
     for ax_row, row in zip(axes, rows):
@@ -118,8 +119,8 @@ def slices_figure(slabs: Mapping[str, Mapping[str, Any]], totals: Mapping[str, f
                 points = ax.scatter(centres[i], centres[j], c=gal[i, j], cmap="autumn", norm=gal_norm, s=marker,
                                     edgecolors="k", linewidths=0.4)
             in_slab = float(gal.sum())
-            title = f"truth: {s['name']} ({s['suite']})" if label is None else f"prediction: {label}"
-            ax.set_title(f"{title}\n{_amount(in_slab)} galaxies in the slab", fontsize=9)
+            title = f"truth: {s['name']} ({s['suite']})" if label is None else label
+            ax.set_title(f"{title}\n{_amount(in_slab)} galaxies in the slab", fontsize=8)
             if label is not None:
                 note = ("empty prediction:\n0 galaxies in all its boxes" if totals.get(label) == 0
                         else "no galaxies in this slab" if in_slab == 0 else None)
@@ -132,9 +133,10 @@ def slices_figure(slabs: Mapping[str, Mapping[str, Any]], totals: Mapping[str, f
         for ax in ax_row[len(row):]:
             ax.set_visible(False)
     shown = [ax for ax in axes.flat if ax.get_visible()]
-    fig.colorbar(dm_image, ax=shown, shrink=0.7, label="1 + DM particles in the column")
+    shrink = min(0.8, 2.4 / (len(rows) + 1.5))  # colour bars about one row tall
+    fig.colorbar(dm_image, ax=shown, shrink=shrink, label="1 + DM particles in the column")
     if points is not None:
-        fig.colorbar(points, ax=shown, shrink=0.7, label="galaxies in the column (points)")
+        fig.colorbar(points, ax=shown, shrink=shrink, label="galaxies in the column (points)")
     fig.suptitle(f"Projected slab $0 \\leq z < {thickness:.3g}\\,h^{{-1}}$Mpc ({round(thickness * n / size)} of "
                  f"{n} voxels) of a {size:g} $h^{{-1}}$Mpc box: DM (grey) and galaxies (points)", fontsize=10)
     return fig
