@@ -185,7 +185,7 @@ def test_no_params_file_takes_omega_m_from_the_header_and_warns(tmp_path, caplog
     for name, t in truth.items():
         box = read_box(tmp_path / "out" / f"{name}.h5")
         assert box.params == {"omega_m": pytest.approx(t["params"]["omega_m"], abs=1e-9)}  # 0.33, 0.34
-        assert "Omega_m from the snapshot header" in box.meta["params_source"]
+        assert "omega_m from the snapshot header" in box.meta["params_source"]
         assert box.meta["params_file"] == ""
         np.testing.assert_array_equal(box.dm, t["counts"])
     [message] = report.warnings

@@ -147,11 +147,11 @@ def header_params(omega_m: float, set_name: str) -> tuple[dict[str, float], str]
     """
     if set_name == "CV":
         params = {**CV_FIDUCIAL, "omega_m": omega_m}
-        source = ("the CV sets' fiducial values (Omega_m = 0.3, sigma_8 = 0.8, A_SN1 = A_AGN1 = A_SN2 = "
-                  "A_AGN2 = 1), Omega_m from the snapshot header (Omega0)")
+        fiducial = ", ".join(f"{k} = {v:g}" for k, v in CV_FIDUCIAL.items())
+        source = f"the CV sets' fiducial values ({fiducial}), omega_m from the snapshot header (Omega0)"
     else:
         params = {"omega_m": omega_m}
-        source = "Omega_m from the snapshot header (Omega0)"
+        source = "omega_m from the snapshot header (Omega0)"
     unknown = ", ".join(k for k in CAMELS_COLUMNS[1:] if k not in params)
     note = f"no parameter file: {source}; unknown, not written: {unknown}"
     return params, note
