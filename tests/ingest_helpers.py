@@ -161,15 +161,41 @@ def make_sim(index: int, *, n_part: int = 4096, grid: int = 16, seed: int = 0):
     return pos, vel, twin, subhalos, hydro_groups, truth
 
 
+def write_suite_params_file(path: Path, names_indices) -> Path:
+    """The older layout's ``Sims/<S>/CosmoAstroSeed_params.txt``: every set of the suite, no header,
+    rows ``name Omega_m sigma_8 A_SN1 A_AGN1 A_SN2 A_AGN2 seed`` as CAMELS wrote them ('%6s %.5f ... %d')."""
+    lines = []
+    for name, i in names_indices:
+        p = sim_params(i)
+        lines.append("%6s %.5f %.5f %.5f %.5f %.5f %.5f %d" % (name, p["omega_m"], p["sigma_8"], p["a_sn1"],
+                                                             p["a_agn1"], p["a_sn2"], p["a_agn2"], p["seed"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_sim_params_file(path: Path, index: int) -> Path:
+    """The older layout's per-simulation ``CosmoAstro_params.txt``: the six bare values, no seed."""
+    p = sim_params(index)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(" ".join(f"{p[k]:.5f}" for k in ("omega_m", "sigma_8", "a_sn1", "a_agn1", "a_sn2", "a_agn2"))
+                    + "\n")
+    return path
+
+
 def write_camels_tree(root: Path, *, layout: str = "2024", suite: str = "IllustrisTNG", set_name: str = "CV",
                       indices=(0, 1), n_files: int = 1, blosc: bool = False, twin_groups: bool = True,
-                      params_order=None, redshifts=(0.0,), n_part: int = 4096, grid: int = 16) -> dict:
+                      params_order=None, redshifts=(0.0,), n_part: int = 4096, grid: int = 16,
+                      params: str = "set") -> dict:
     """Write a fake CAMELS tree in the 2024 or the pre-2024 layout; returns the truth per simulation.
 
     2024: ``Sims/<S>[_DM]/L25n256/<Set>/<Set>_<i>/snapshot_090.hdf5``, ``FOF_Subfind/<S>[_DM]/L25n256/<Set>/
     <Set>_<i>/groups_090.hdf5``, the parameter file in ``Sims/<S>/L25n256/<Set>/``.
     pre-2024: ``Sims/<S>[_DM]/<Set>_<i>/snap_033.hdf5`` and ``fof_subhalo_tab_033.hdf5`` side by side, the
     parameter file in ``Sims/<S>/``. Several `redshifts` give snapshots 090, 089, ... (033, 032, ...).
+    `params`: "set" (the CosmoAstroSeed file of the set, with a header), "suite" (the older layout's
+    header-less ``Sims/<S>/CosmoAstroSeed_params.txt``, with rows of another set too), "sim" (a
+    ``CosmoAstro_params.txt`` in each hydro simulation's folder) or "none".
     """
     truth = {}
     z0 = 90 if layout == "2024" else 33
@@ -193,6 +219,15 @@ def write_camels_tree(root: Path, *, layout: str = "2024", suite: str = "Illustr
                 write_groups(dm_grp_dir / f"{grp}_{num}.hdf5", twin, {}, omega_m=om, redshift=z)
             write_groups(hy_grp_dir / f"{grp}_{num}.hdf5", hgroups, subs, omega_m=om, redshift=z)
         truth[name] = t
-    pdir = root / "Sims" / suite / "L25n256" / set_name if layout == "2024" else root / "Sims" / suite
-    write_params_file(pdir / f"CosmoAstroSeed_{suite}_L25n256_{set_name}.txt", indices, set_name, params_order)
+    if params == "set":
+        pdir = root / "Sims" / suite / "L25n256" / set_name if layout == "2024" else root / "Sims" / suite
+        write_params_file(pdir / f"CosmoAstroSeed_{suite}_L25n256_{set_name}.txt", indices, set_name, params_order)
+    elif params == "suite":
+        rows = [(f"LH_{i}", i + 40) for i in indices] + [(f"{set_name}_{i}", i) for i in indices]
+        write_suite_params_file(root / "Sims" / suite / "CosmoAstroSeed_params.txt", rows)
+    elif params == "sim":
+        for i in indices:
+            sim_dir = (root / "Sims" / suite / "L25n256" / set_name / f"{set_name}_{i}" if layout == "2024"
+                       else root / "Sims" / suite / f"{set_name}_{i}")
+            write_sim_params_file(sim_dir / "CosmoAstro_params.txt", i)
     return truth

@@ -28,13 +28,33 @@ def test_power_and_cross_json(tmp_path, make_box):
     a = write_box(tmp_path / "a.h5", make_box(name="a", seed=1))
     b = write_box(tmp_path / "b.h5", make_box(name="b", seed=2))
     out = tmp_path / "pk.json"
-    assert main(["power", str(a), "--field", "dm", "--json", str(out)]) == 0
+    assert main(["power", str(a), "--field", "dm", "--out", str(out)]) == 0
     pk = json.loads(out.read_text())
     assert len(pk["k"]) == len(pk["power"]) == len(pk["n_modes"]) and pk["shot_noise"] > 0
     out2 = tmp_path / "x.json"
-    assert main(["power", str(a), "--cross", str(a), "--json", str(out2)]) == 0
+    assert main(["power", str(a), "--cross", str(a), "--out", str(out2)]) == 0
     assert np.allclose(json.loads(out2.read_text())["r"], 1.0)
     assert main(["power", str(a), "--cross", str(b), "--field", "dm"]) == 0
+
+
+def test_power_json_flag_before_the_box_prints_json(tmp_path, make_box, capsys):
+    a = write_box(tmp_path / "a.h5", make_box(name="a", seed=1))
+    assert main(["power", "--json", str(a)]) == 0
+    pk = json.loads(capsys.readouterr().out)
+    assert pk["box"] == str(a) and pk["field"] == "galaxies" and len(pk["k"]) > 0
+
+
+def test_power_out_refuses_an_existing_file_unless_overwrite(tmp_path, make_box):
+    a = write_box(tmp_path / "a.h5", make_box(name="a", seed=1))
+    out = tmp_path / "pk.json"
+    out.write_text("my notes\n")
+    proc = subprocess.run([sys.executable, "-m", "galaxygen", "power", str(a), "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"galaxygen power: error: {out}: already exists (pass --overwrite to replace it)"
+    assert out.read_text() == "my notes\n"
+    assert main(["power", str(a), "--out", str(out), "--overwrite"]) == 0
+    assert json.loads(out.read_text())["box"] == str(a)
 
 
 def test_bad_box_is_one_line_error(tmp_path):

@@ -153,3 +153,66 @@ def test_fof_fallback_without_twin_catalogue(tmp_path):
     in_halo = t["host"][box.galaxy_catalog["subhalo_index"]] >= 0
     assert (box.galaxy_catalog["host_halo"][in_halo & centrals] >= 0).all()
     assert (box.galaxy_catalog["host_halo"][~in_halo] == -1).all()
+
+
+def test_older_layout_suite_params_file_without_header_is_found(tmp_path):
+    truth = write_camels_tree(tmp_path / "camels", layout="pre-2024", indices=(0, 2), params="suite")
+    report = ingest_camels(tmp_path / "camels", tmp_path / "out", _cfg())
+    assert report.ok and report.written == ["CV_0", "CV_2"] and report.warnings == []
+    for name, t in truth.items():
+        box = read_box(tmp_path / "out" / f"{name}.h5")
+        _check_box(box, t)  # every parameter, seed included, from the CV_<i> row (not LH_<i>)
+        assert box.meta["params_file"].endswith("Sims/IllustrisTNG/CosmoAstroSeed_params.txt")
+
+
+@pytest.mark.parametrize("layout", ["pre-2024", "2024"])
+def test_per_simulation_params_file_is_found(tmp_path, layout):
+    truth = write_camels_tree(tmp_path / "camels", layout=layout, indices=(1,), params="sim")
+    report = ingest_camels(tmp_path / "camels", tmp_path / "out", _cfg())
+    assert report.ok, report.failed
+    box = read_box(tmp_path / "out" / "CV_1.h5")
+    expected = {k: v for k, v in truth["CV_1"]["params"].items() if k != "seed"}  # the file has no seed
+    assert box.params == pytest.approx(expected, abs=1e-5)
+    assert box.meta["params_file"].endswith("CV_1/CosmoAstro_params.txt")
+    assert report.warnings == []
+
+
+def test_no_params_file_takes_omega_m_from_the_header_and_warns(tmp_path, caplog):
+    truth = write_camels_tree(tmp_path / "camels", set_name="LH", indices=(3, 4), params="none")
+    with caplog.at_level("WARNING", logger="galaxygen.ingest.camels"):
+        report = ingest_camels(tmp_path / "camels", tmp_path / "out", _cfg(set_name="LH"))
+    assert report.ok and report.written == ["LH_3", "LH_4"], report.failed
+    for name, t in truth.items():
+        box = read_box(tmp_path / "out" / f"{name}.h5")
+        assert box.params == {"omega_m": pytest.approx(t["params"]["omega_m"], abs=1e-9)}  # 0.33, 0.34
+        assert "omega_m from the snapshot header" in box.meta["params_source"]
+        assert box.meta["params_file"] == ""
+        np.testing.assert_array_equal(box.dm, t["counts"])
+    [message] = report.warnings
+    assert "LH_3, LH_4" in message and "sigma_8, a_sn1, a_agn1, a_sn2, a_agn2, seed" in message
+    assert message in caplog.text
+
+
+def test_no_params_file_cv_set_gets_the_fiducial_values_said_in_meta(tmp_path):
+    truth = write_camels_tree(tmp_path / "camels", indices=(0,), params="none")
+    report = ingest_camels(tmp_path / "camels", tmp_path / "out", _cfg())
+    assert report.ok, report.failed
+    box = read_box(tmp_path / "out" / "CV_0.h5")
+    assert box.params == pytest.approx({"omega_m": truth["CV_0"]["params"]["omega_m"], "sigma_8": 0.8,
+                                        "a_sn1": 1.0, "a_agn1": 1.0, "a_sn2": 1.0, "a_agn2": 1.0})
+    assert "fiducial" in box.meta["params_source"] and "seed" in box.meta["params_source"]
+    assert "seed" in report.warnings[0]
+
+
+def test_cli_without_params_file_goes_on_and_reports_the_warning(tmp_path, capsys):
+    import json
+
+    from galaxygen.cli import main
+
+    truth = write_camels_tree(tmp_path / "camels", layout="pre-2024", set_name="LH", indices=(5,), params="none")
+    code = main(["ingest", "camels", str(tmp_path / "camels"), str(tmp_path / "out"), "--suite", "IllustrisTNG",
+                 "--set", "LH", "--grid", str(GRID)])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and summary["written"] == ["LH_5"]
+    assert "no parameter file" in summary["warnings"][0]
+    assert read_box(tmp_path / "out" / "LH_5.h5").params["omega_m"] == pytest.approx(truth["LH_5"]["params"]["omega_m"])

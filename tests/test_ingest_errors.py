@@ -98,9 +98,11 @@ def test_missing_multifile_part_and_param_mismatch(tmp_path):
 def test_missing_params_file_and_empty_root(tmp_path, capsys):
     root = tmp_path / "camels"
     write_camels_tree(root, indices=(0,))
-    (root / "Sims" / "IllustrisTNG" / L / "CV" / "CosmoAstroSeed_IllustrisTNG_L25n256_CV.txt").unlink()
-    with pytest.raises(GalaxygenError, match="--params FILE"):
-        ingest_camels(root, tmp_path / "out", CamelsIngestConfig(suite="IllustrisTNG", grid=16))
+    missing = root / "none.txt"
+    with pytest.raises(GalaxygenError, match=f"{missing}: parameter file not found"):
+        ingest_camels(root, tmp_path / "out", CamelsIngestConfig(suite="IllustrisTNG", grid=16,
+                                                                 params_file=str(missing)))
+    assert not (tmp_path / "out").exists()
     code = main(["ingest", "camels", str(tmp_path / "nowhere"), str(tmp_path / "out"), "--suite", "SIMBA"])
     assert code == 2 and "CAMELS root folder not found" in capsys.readouterr().err
     with pytest.raises(GalaxygenError, match="not IllustrisTNG_DM|hydro suite"):

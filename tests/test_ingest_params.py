@@ -11,7 +11,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ingest_helpers import PARAM_HEADER, sim_params, write_params_file  # noqa: E402
 
 from galaxygen.errors import GalaxygenError  # noqa: E402
-from galaxygen.ingest.params import CMD_COLUMNS, find_params_file, params_for, parse_params  # noqa: E402
+from galaxygen.ingest.params import (CAMELS_COLUMNS, CMD_COLUMNS, find_params_file, params_for,  # noqa: E402
+                                     parse_params)
 
 
 def test_header_order_does_not_matter(tmp_path):
@@ -72,3 +73,41 @@ def test_found_in_suite_tree_but_not_the_twins(tmp_path):
     deep = write_params_file(root / "Sims" / "IllustrisTNG" / "L25n256" / "CV" / "CosmoAstroSeed_IllustrisTNG_L25n256_CV.txt", [0])
     assert find_params_file(root, "IllustrisTNG", "CV") == deep
     assert find_params_file(root, "IllustrisTNG", "LH") is None
+
+
+def test_per_simulation_file_formats(tmp_path):
+    from galaxygen.ingest.params import read_sim_params
+
+    six = {"omega_m": 0.35, "sigma_8": 0.75, "a_sn1": 2.0, "a_agn1": 0.5, "a_sn2": 0.9, "a_agn2": 1.1}
+    p = tmp_path / "CosmoAstro_params.txt"
+    p.write_text("0.35 0.75 2.0 0.5 0.9 1.1\n")
+    assert read_sim_params(p, "LH_7") == six
+    p.write_text("0.35\n0.75\n2.0\n0.5\n0.9\n1.1\n")  # one value per line (np.loadtxt reads both alike)
+    assert read_sim_params(p, "LH_7") == six
+    q = tmp_path / "CosmoAstroSeed_params.txt"
+    q.write_text("  LH_7 0.35 0.75 2.0 0.5 0.9 1.1 4242\n")
+    assert read_sim_params(q, "LH_7") == {**six, "seed": 4242.0}
+    with pytest.raises(GalaxygenError, match=r"CosmoAstroSeed_params.txt: holds simulation 'LH_7', not 'LH_8'"):
+        read_sim_params(q, "LH_8")
+    q.write_text("#seed sigma_8 Omega_m A_SN1 A_SN2 A_AGN1 A_AGN2\n4242 0.75 0.35 2.0 0.9 0.5 1.1\n")
+    assert read_sim_params(q, "LH_7") == {**six, "seed": 4242.0}
+    p.write_text("0.35 0.75 2.0 0.5\n")
+    with pytest.raises(GalaxygenError, match=r"CosmoAstro_params.txt: 4 values; expected 6 or 7"):
+        read_sim_params(p, "LH_7")
+    p.write_text("0.35 0.75 2.0 0.5 x 1.1\n")
+    with pytest.raises(GalaxygenError, match=r"a_sn2: 'x' is not a number"):
+        read_sim_params(p, "LH_7")
+
+
+def test_suite_file_of_the_older_layout(tmp_path):
+    from ingest_helpers import write_suite_params_file
+
+    path = write_suite_params_file(tmp_path / "Sims" / "SIMBA" / "CosmoAstroSeed_params.txt",
+                                   [("LH_0", 5), ("CV_0", 0), ("1P_3", 3)])
+    assert find_params_file(tmp_path, "SIMBA", "CV") == path
+    assert find_params_file(tmp_path / "Sims", "SIMBA", "CV") == path  # ROOT may be Sims/
+    with pytest.raises(GalaxygenError, match="header line"):
+        parse_params(path)
+    table = parse_params(path, headerless=CAMELS_COLUMNS)
+    assert table["CV_0"] == pytest.approx(sim_params(0), abs=1e-5)
+    assert table["LH_0"] == pytest.approx(sim_params(5), abs=1e-5)

@@ -8,6 +8,7 @@ the offending key on any error, and applies ``a.b.c=value`` overrides from the c
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -21,25 +22,64 @@ C = TypeVar("C")
 
 
 def from_dict(cls: type[C], data: Mapping[str, Any] | None, where: str = "config") -> C:
-    """Build dataclass `cls` from `data`; unknown keys and wrong types raise ConfigError.
+    """Build dataclass `cls` from `data`; unknown or missing keys and wrong types raise ConfigError.
 
-    `where` names the source (file and key path) in messages.
+    Messages name the full key path (``classifier.train.steps: expected >= 1, got 0``); `where`
+    names the source: the default "config" adds nothing, a file name is put in front.
     """
-    data = dict(data or {})
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    try:
+        return _build(cls, data, "")
+    except ConfigError as exc:
+        if where == "config":
+            raise
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _build(cls: type[C], data: Mapping[str, Any] | None, key: str) -> C:
+    """`from_dict` for the section at key path `key` ("" = the top level)."""
+    label = key or "config"
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{label}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
-    kwargs = {name: _convert(hints[name], value, f"{where}.{name}") for name, value in data.items()}
+        raise ConfigError(f"{label}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
+    missing = sorted(name for name, f in fields.items() if name not in data
+                     and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+    if missing:
+        raise ConfigError(f"{label}: missing key(s) {missing}")
+    kwargs = {name: _convert(hints[name], value, _child(key, name)) for name, value in data.items()}
     try:
         return cls(**kwargs)
-    except ConfigError:
-        raise
+    except ConfigError as exc:
+        raise ConfigError(_qualify(key, str(exc))) from exc
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
+        raise ConfigError(f"{label}: {exc}") from exc
+
+
+def _child(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+_KEY_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+
+
+def _qualify(key: str, message: str) -> str:
+    """A ``__post_init__`` message with its leading key path made full.
+
+    A section's checks name keys relative to the section, often led by the section's usual name:
+    ``train.steps: ...`` from the section at ``classifier.train`` becomes
+    ``classifier.train.steps: ...``, and ``steps: ...`` becomes the same.
+    """
+    head, sep, rest = message.partition(":")
+    if not key or not sep or not _KEY_PATH.fullmatch(head):
+        return message
+    outer, inner = key.split("."), head.split(".")
+    overlap = next((n for n in range(min(len(outer), len(inner)), 0, -1) if outer[-n:] == inner[:n]), 0)
+    return ".".join(outer[:len(outer) - overlap] + inner) + sep + rest
 
 
 def _convert(tp: Any, value: Any, where: str) -> Any:
@@ -58,7 +98,10 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
                 return _convert(arg, value, where)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} matches none of {args}")
+        if len(errors) == 1:
+            raise ConfigError(errors[0])
+        forms = "; ".join(e.removeprefix(f"{where}: ") for e in errors)
+        raise ConfigError(f"{where}: {value!r} is none of the allowed forms ({forms})")
     if origin is typing.Literal:
         if value not in args:
             raise ConfigError(f"{where}: {value!r} is not one of {list(args)}")
@@ -66,7 +109,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
-        return from_dict(tp, value, where)
+        return _build(tp, value, where)
     if origin in (tuple, list):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -119,13 +162,52 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return plain(cfg)
 
 
+PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader that also reads YAML 1.2 floats such as ``1e-3`` as numbers.
+
+    (PyYAML resolves YAML 1.1, whose floats need a dot: it reads ``1e-3`` as a string.)
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text with the config loader (safe; YAML 1.2 floats)."""
+    return yaml.load(text, Loader=_Loader)
+
+
+def find_config(name: str | Path) -> Path:
+    """The config file `name`; a bare name that is no file here (``two-phase-small``, with or
+    without ``.yaml``) names a packaged config (galaxygen/configs/)."""
+    path = Path(name)
+    if path.is_file() or path.parent != Path("."):
+        return path
+    for candidate in (PACKAGED_CONFIGS / path.name, PACKAGED_CONFIGS / f"{path.name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    return path
+
+
+def packaged_configs() -> list[str]:
+    """Names of the packaged configs."""
+    return sorted(p.name for p in PACKAGED_CONFIGS.glob("*.yaml"))
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML (or JSON) mapping; a clear error for a missing file or bad syntax."""
-    path = Path(path)
+    """Read a YAML (or JSON) mapping (a bare name may name a packaged config, see `find_config`);
+    a clear error for a missing file or bad syntax."""
+    path = find_config(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+        raise ConfigError(f"{path}: config file not found (nor a packaged config: {', '.join(packaged_configs())})")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = parse_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
     if data is None:
@@ -143,7 +225,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: list[str] | tuple[str, .
             raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. optim.lr=3e-4")
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw)
+            value = parse_yaml(raw)
         except yaml.YAMLError as exc:
             raise ConfigError(f"override {item!r}: value is not valid YAML ({exc})") from exc
         node = out

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from galaxygen.config import PACKAGED_CONFIGS
 from galaxygen.errors import GalaxygenError
 from galaxygen.io import write_json
 
@@ -109,7 +110,7 @@ class Demo:
 
 def find_config(name: str) -> Path:
     """A config file shipped with the package (galaxygen/configs/, also the repository's configs/)."""
-    path = Path(__file__).resolve().parent / "configs" / name
+    path = PACKAGED_CONFIGS / name
     if not path.is_file():
         raise GalaxygenError(f"{path}: shipped config missing (is galaxygen installed completely?)")
     return path

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -20,7 +20,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
     """Return `path` as a Path; fail if it exists and `overwrite` is False."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise GalaxygenError(f"{path}: already exists (pass overwrite=True / --overwrite to replace it)")
+        raise GalaxygenError(f"{path}: already exists (pass --overwrite to replace it)")
     return path
 
 
@@ -28,13 +28,12 @@ def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
 def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto `path` on success.
 
-    On an exception the temporary file is removed and `path` is left as it was.
+    The file gets the permissions of any new file (0666 less the umask). On an exception the
+    temporary file is removed and `path` is left as it was.
     """
     path = check_writable(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _new_temp_file(path)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -42,6 +41,21 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def _new_temp_file(path: Path) -> Path:
+    """Create an empty, uniquely named file beside `path`, with mode 0666 less the umask.
+
+    (tempfile.mkstemp would create it 0600 whatever the umask.)
+    """
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
 
 
 def write_text(path: str | os.PathLike, text: str, *, overwrite: bool = False) -> Path:

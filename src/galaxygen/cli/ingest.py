@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from galaxygen.cli.common import add_overwrite, emit_json
+from galaxygen.cli.common import add_overwrite, emit_json, options_named
+
+# Config fields whose command-line option is spelled otherwise (for error messages).
+RENAMED = {"set_name": "--set", "params_file": "--params", "chunk_particles": "--chunk"}
 
 
 def register(sub) -> None:
@@ -18,7 +21,8 @@ def register(sub) -> None:
         "camels", help="CAMELS snapshots + Subfind catalogues (N-body twin = input, hydro galaxies = target)",
         description="For each simulation <Set>_<i> of a hydro suite: paint the N-body twin's (<Suite>_DM) DM "
                     "particles (NGP counts per voxel), take halos from the twin's Subfind file (else galaxygen's "
-                    "FoF) and galaxies from the hydro Subfind file, parameters from the CosmoAstroSeed file. "
+                    "FoF) and galaxies from the hydro Subfind file, parameters from the CosmoAstroSeed file "
+                    "(see --params). "
                     "Both directory layouts (before/after 2024) are recognised. Existing boxes are skipped (resume). "
                     "Prints a JSON summary; exit status 1 if any simulation failed.")
     c.add_argument("root", help="CAMELS root folder (holding Sims/ and FOF_Subfind/), or its Sims/ folder")
@@ -40,8 +44,11 @@ def register(sub) -> None:
     cut.add_argument("--min-stellar-mass", type=float, default=None,
                      help="galaxy = subhalo with stellar mass SubhaloMassType[:,4] >= this, in Msun/h "
                           "(replaces --min-star-particles)")
-    c.add_argument("--params", default=None, help="parameter file (CosmoAstroSeed_<Suite>_L25n256_<Set>.txt; read by "
-                                                  "its header line); default: searched under ROOT")
+    c.add_argument("--params", default=None,
+                   help="parameter file (CosmoAstroSeed_<Suite>_L25n256_<Set>.txt; read by its header line); "
+                        "default: searched under ROOT, then in each simulation's folder; with none found, "
+                        "Omega_m comes from the snapshot header (CV: the fiducial values) and a warning names "
+                        "the parameters left unknown")
     c.add_argument("--velocities", action="store_true",
                    help="also store fields/dm_velocity: mean DM peculiar velocity per voxel in km/s")
     c.add_argument("--chunk", type=int, default=1 << 22,
@@ -87,11 +94,13 @@ def run_camels(args) -> int:
     from galaxygen.ingest.camels import CamelsIngestConfig, ingest_camels
     from galaxygen.ingest.runner import parse_index_list
 
-    cfg = CamelsIngestConfig(
-        suite=args.suite, set_name=args.set_name, sims=parse_index_list(args.sims) if args.sims else None,
-        snapshot=args.snapshot, redshift=args.redshift, grid=args.grid,
-        min_star_particles=args.min_star_particles, min_stellar_mass=args.min_stellar_mass,
-        params_file=args.params, velocities=args.velocities, overwrite=args.overwrite, chunk_particles=args.chunk)
+    with options_named(RENAMED):
+        cfg = CamelsIngestConfig(
+            suite=args.suite, set_name=args.set_name, sims=parse_index_list(args.sims) if args.sims else None,
+            snapshot=args.snapshot, redshift=args.redshift, grid=args.grid,
+            min_star_particles=args.min_star_particles, min_stellar_mass=args.min_stellar_mass,
+            params_file=args.params, velocities=args.velocities, overwrite=args.overwrite,
+            chunk_particles=args.chunk)
     return _finish(ingest_camels(args.root, args.out_dir, cfg))
 
 
@@ -99,8 +108,9 @@ def run_cmd(args) -> int:
     from galaxygen.ingest.cmd import CmdIngestConfig, ingest_cmd
     from galaxygen.ingest.runner import parse_index_list
 
-    cfg = CmdIngestConfig(
-        suite=args.suite, set_name=args.set_name, grid=args.grid, redshift=args.redshift,
-        sims=parse_index_list(args.sims) if args.sims else None, params_file=args.params, units=args.units,
-        box_size=args.box_size, n_particles_side=args.n_particles_side, overwrite=args.overwrite)
+    with options_named(RENAMED):
+        cfg = CmdIngestConfig(
+            suite=args.suite, set_name=args.set_name, grid=args.grid, redshift=args.redshift,
+            sims=parse_index_list(args.sims) if args.sims else None, params_file=args.params, units=args.units,
+            box_size=args.box_size, n_particles_side=args.n_particles_side, overwrite=args.overwrite)
     return _finish(ingest_cmd(args.root, args.out_dir, cfg))

@@ -1,10 +1,11 @@
-"""`galaxygen power BOX`: P(k), or cross-power and r(k) with another box's field."""
+"""`galaxygen power BOX [--json] [--out FILE]`: P(k), or cross-power and r(k) with another box's field."""
 
 from __future__ import annotations
 
 from galaxygen.box import read_box
-from galaxygen.cli.common import emit_json
+from galaxygen.cli.common import add_overwrite, emit_json
 from galaxygen.errors import GalaxygenError
+from galaxygen.io import check_writable
 from galaxygen.stats.power import cross_power, power_spectrum
 
 
@@ -22,12 +23,17 @@ def register(sub) -> None:
                    help="field of OTHER_BOX (default: same as --field)")
     p.add_argument("--bin-width", type=float, default=None, help="bin width in h/Mpc (default: k_F = 2π/L)")
     p.add_argument("--k-max", type=float, default=None, help="largest |k| in h/Mpc (default: all modes)")
-    p.add_argument("--json", metavar="OUT", nargs="?", const="-",
-                   help="write JSON to OUT (or stdout with no OUT) instead of a table")
+    p.add_argument("--json", action="store_true", help="print JSON on stdout instead of a table")
+    p.add_argument("--out", metavar="FILE",
+                   help="write the JSON to FILE (atomically) instead of printing a table; "
+                        "refuses an existing FILE unless --overwrite")
+    add_overwrite(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.out:
+        check_writable(args.out, args.overwrite)  # before the work: nothing to lose on a refusal
     box = read_box(args.box, catalogs=False, velocity=False)
     field = getattr(box, args.field)
     opts = dict(bin_width=args.bin_width, k_max=args.k_max, scheme="ngp")
@@ -48,8 +54,11 @@ def run(args) -> int:
         rows = zip(res.k, res.power, res.n_modes)
         header = f"{'k [h/Mpc]':>10} {'P [(Mpc/h)^3]':>14} {'N_modes':>8}"
         fmt = "{:10.4f} {:14.4e} {:8.0f}"
+    if args.out:
+        emit_json(out, args.out, overwrite=args.overwrite)
     if args.json:
-        emit_json(out, args.json)
+        emit_json(out)
+    if args.out or args.json:
         return 0
     print(header)
     for row in rows:

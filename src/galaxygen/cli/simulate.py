@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from galaxygen.cli.common import add_device, add_overwrite, emit_json
+from galaxygen.cli.common import add_device, add_overwrite, emit_json, options_named
 
 
 def register(sub) -> None:
@@ -55,11 +55,12 @@ def run(args) -> int:
 
     if args.members_stored < 0:
         raise ConfigError(f"--members-stored: expected >= 0, got {args.members_stored}")
-    cfg = SimulateConfig(boxes=args.boxes, particles=args.particles, grid=args.grid, box_size=args.box_size,
-                         redshift=args.redshift, galaxy_model=args.galaxy_model, set=args.set_, seed=args.seed,
-                         cola_steps=args.cola_steps, pm_steps=args.pm_steps, z_start=args.z_start,
-                         power=args.power_spectrum,
-                         workers=args.workers, device=args.device, velocities=args.velocities,
-                         max_members_stored=args.members_stored or None, overwrite=args.overwrite)
+    with options_named({"power": "--power-spectrum", "max_members_stored": "--members-stored"}):
+        cfg = SimulateConfig(boxes=args.boxes, particles=args.particles, grid=args.grid, box_size=args.box_size,
+                             redshift=args.redshift, galaxy_model=args.galaxy_model, set=args.set_, seed=args.seed,
+                             cola_steps=args.cola_steps, pm_steps=args.pm_steps, z_start=args.z_start,
+                             power=args.power_spectrum,
+                             workers=args.workers, device=args.device, velocities=args.velocities,
+                             max_members_stored=args.members_stored or None, overwrite=args.overwrite)
     emit_json(simulate_suite(args.out_dir, cfg))
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from galaxygen.cli.common import add_overwrite, emit_json
-from galaxygen.config import apply_overrides, load_yaml
+from galaxygen.config import apply_overrides, load_yaml, packaged_configs
 
 
 def register(sub) -> None:
@@ -14,7 +14,9 @@ def register(sub) -> None:
                     "keep test boxes elsewhere). The run directory receives config.json (the resolved config), "
                     "transform.json, checkpoints and CSV logs. Runs under torchrun for DDP on several GPUs, "
                     "CPU processes or nodes: `torchrun --nproc-per-node K -m galaxygen train ...`.")
-    p.add_argument("--config", required=True, help="YAML config file (e.g. configs/two-phase-small.yaml)")
+    p.add_argument("--config", required=True,
+                   help="YAML config file, or when no such file exists here the name of a packaged config, with "
+                        f"or without .yaml: {', '.join(packaged_configs())}")
     p.add_argument("--boxes", required=True, nargs="+", help="box files or folders of *.h5 box files")
     p.add_argument("--out", required=True, help="run directory to create (or to continue with --resume)")
     p.add_argument("--resume", action="store_true",

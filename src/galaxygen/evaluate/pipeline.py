@@ -39,7 +39,9 @@ def collect(truth: Mapping[tuple[str, str], BoxHeader], predictions: Sequence[Pr
     """Run `box_stats` for every (prediction, realisation, truth box); also keep one slab per prediction.
 
     Returns ``(stats, slabs)``: stats[label][realisation][truth key] -> BoxStats; slabs[label] ->
-    dict(name, dm, truth, pred) of the prediction's first box (realisation 0 or the lowest).
+    dict(name, suite, dm, truth, pred, thickness, box_size) of the prediction's first box
+    (realisation 0 or the lowest): (N, N) sums over the first N/16 planes along z, the slab's
+    thickness and the box side [Mpc/h].
     """
     stats: dict[str, dict[int, dict]] = {p.label: {r: {} for r in p.realisations} for p in predictions}
     slabs: dict[str, dict[str, Any]] = {}
@@ -57,7 +59,7 @@ def collect(truth: Mapping[tuple[str, str], BoxHeader], predictions: Sequence[Pr
                 if p.label not in slabs:
                     slabs[p.label] = {"name": t.name, "suite": t.suite, "dm": _slab(dm, thick),
                                       "truth": _slab(gal, thick), "pred": _slab(pgal, thick),
-                                      "thickness": thick * t.box_size / t.grid}
+                                      "thickness": thick * t.box_size / t.grid, "box_size": t.box_size}
     return stats, slabs
 
 

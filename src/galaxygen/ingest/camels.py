@@ -13,11 +13,16 @@ For each simulation ``<Set>_<i>`` of a hydro suite (Villaescusa-Navarro et al. a
   is the N-body halo whose centre is nearest to the galaxy among those within their own radius
   (R_200c) of it, -1 if none: hydro and N-body halos are different objects, so this matching by
   position is how a galaxy is tied to the DM-only halo a user of N-body data would see.
-* params from the ``CosmoAstroSeed_<Suite>_L25n256_<Set>.txt`` file, parsed by its header line.
+* params from the ``CosmoAstroSeed_<Suite>_L25n256_<Set>.txt`` file, parsed by its header line, or
+  the older layout's ``Sims/<Suite>/CosmoAstroSeed_params.txt`` (all sets, no header) or a file in
+  the simulation's own folder (``CosmoAstro_params.txt``). With no parameter file at all, Omega_m
+  comes from the snapshot header (CV sets: the fiducial values), the unknown parameters are left
+  out, the box's ``meta/params_source`` says so and the run warns (``IngestReport.warnings``).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,13 +31,16 @@ import numpy as np
 from galaxygen.box import Box
 from galaxygen.config import require
 from galaxygen.ingest.hdf5 import IngestError
-from galaxygen.ingest.layout import SimFiles, discover, locate
-from galaxygen.ingest.params import find_params_file, params_for, parse_params
+from galaxygen.ingest.layout import SimFiles, discover, locate, sim_folders
+from galaxygen.ingest.params import (CAMELS_COLUMNS, find_params_file, find_sim_params_file, header_params,
+                                     params_for, parse_params, read_sim_params)
 from galaxygen.ingest.runner import IngestReport, run_boxes
 from galaxygen.ingest.snapshot import paint_snapshot, read_header
 from galaxygen.ingest.subfind import match_hosts, radius_from_mass, read_galaxies, read_halos
 
 MAX_MEMBERS = 100  # member particles kept per FoF halo in the box file (an even stride through them)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,12 +95,19 @@ class CamelsIngestConfig:
         return f"SubhaloLenType[:,4] >= {self.min_star_particles}"
 
 
-def ingest_simulation(files: SimFiles, cfg: CamelsIngestConfig, params: dict[str, float],
+def ingest_simulation(files: SimFiles, cfg: CamelsIngestConfig, params: dict[str, float] | None,
                       params_path: Path | None = None) -> Box:
-    """Build the box of one simulation from its located files (see the module docstring)."""
+    """Build the box of one simulation from its located files (see the module docstring).
+
+    `params` None: no parameter file; Omega_m from the snapshot header (`header_params`).
+    """
     from galaxygen.mesh import paint
 
     header = read_header(files.dm_snapshot)
+    if params is None:
+        params, params_source = header_params(header.omega_m, cfg.set_name)
+    else:
+        params_source = f"parameter file {params_path}" if params_path else "given by the caller"
     if "omega_m" in params and abs(params["omega_m"] - header.omega_m) > 5e-3:
         raise IngestError(f"{params_path}: Omega_m = {params['omega_m']:g} for {files.name} but the snapshot "
                           f"{files.dm_snapshot} has Omega0 = {header.omega_m:g}: wrong parameter file or row")
@@ -121,6 +136,7 @@ def ingest_simulation(files: SimFiles, cfg: CamelsIngestConfig, params: dict[str
         "dm_groups": str(files.dm_groups) if files.dm_groups else "",
         "hydro_groups": str(files.hydro_groups),
         "params_file": str(params_path) if params_path else "",
+        "params_source": params_source,
         "snapshot": int(files.snapshot),
         "layout": files.layout,
         "galaxy_cut": cfg.cut,
@@ -141,13 +157,13 @@ def _np(field):
     return field.detach().cpu().numpy() if hasattr(field, "detach") else np.asarray(field)
 
 
-def load_params_table(root: Path, cfg: CamelsIngestConfig) -> tuple[dict[str, dict[str, float]], Path]:
-    """The parameter table (explicit ``params_file`` or the CosmoAstroSeed file found under `root`)."""
+def load_params_table(root: Path, cfg: CamelsIngestConfig) -> tuple[dict[str, dict[str, float]] | None, Path | None]:
+    """The parameter table of the set: the explicit ``params_file``, else a CosmoAstroSeed file found
+    under `root` (`find_params_file`); ``(None, None)`` when there is none."""
     path = Path(cfg.params_file) if cfg.params_file else find_params_file(root, cfg.suite, cfg.set_name)
     if path is None:
-        raise IngestError(f"{root}: no CosmoAstroSeed_{cfg.suite}_L25n256_{cfg.set_name}.txt found under Sims/"
-                          f"{cfg.suite}, Parameters/{cfg.suite} or docs/params/{cfg.suite}; pass --params FILE")
-    return parse_params(path), path
+        return None, None
+    return parse_params(path, headerless=CAMELS_COLUMNS), path
 
 
 def ingest_camels(root: str | Path, out_dir: str | Path, cfg: CamelsIngestConfig) -> IngestReport:
@@ -156,16 +172,21 @@ def ingest_camels(root: str | Path, out_dir: str | Path, cfg: CamelsIngestConfig
     Resumable (existing boxes are skipped unless ``cfg.overwrite``); a simulation that fails is
     recorded in the report with its reason and the others still run.
 
+    Parameters come from the set's table, else from a file in each simulation's folder, else from
+    the snapshot header (`ingest_simulation`); simulations ingested without a parameter file are
+    named in one warning (logged, and in ``report.warnings``).
+
     Raises
     ------
     IngestError
         Before any box, when `root` does not exist, no simulation of the set is found, or the
-        parameter file is missing or unreadable.
+        explicit parameter file is missing, or a parameter file is unreadable.
     """
     root = Path(root)
     if not root.is_dir():
         raise IngestError(f"{root}: CAMELS root folder not found")
-    table, params_path = load_params_table(root, cfg)
+    table, table_path = load_params_table(root, cfg)
+    without_params: dict[str, str] = {}   # simulation -> what its box's params hold
     if cfg.sims is not None:
         names = [f"{cfg.set_name}_{i}" for i in cfg.sims]
     else:
@@ -176,10 +197,29 @@ def ingest_camels(root: str | Path, out_dir: str | Path, cfg: CamelsIngestConfig
 
     def job(name: str):
         def build() -> Box:
-            index = int(name.rsplit("_", 1)[1]) if name.rsplit("_", 1)[-1].isdigit() else None
-            params = params_for(table, name, index, params_path)
+            if table is not None:
+                index = int(name.rsplit("_", 1)[1]) if name.rsplit("_", 1)[-1].isdigit() else None
+                params, params_path = params_for(table, name, index, table_path), table_path
+            else:
+                params_path = find_sim_params_file(sim_folders(root, cfg.suite, cfg.set_name, name))
+                params = read_sim_params(params_path, name) if params_path else None
             files = locate(root, cfg.suite, cfg.set_name, name, snapshot=cfg.snapshot, redshift=cfg.redshift)
-            return ingest_simulation(files, cfg, params, params_path)
+            box = ingest_simulation(files, cfg, params, params_path)
+            if params is None:
+                without_params[name] = box.meta["params_source"]
+            return box
         return name, build
 
-    return run_boxes([job(n) for n in names], out_dir, overwrite=cfg.overwrite, desc=f"{cfg.suite} {cfg.set_name}")
+    report = run_boxes([job(n) for n in names], out_dir, overwrite=cfg.overwrite,
+                       desc=f"{cfg.suite} {cfg.set_name}")
+    names = [n for n in report.written if n in without_params]
+    if names:
+        message = (f"{cfg.suite} {_names(names)}: {without_params[names[0]]} "
+                   f"(give --params FILE to have them)")
+        log.warning(message)
+        report.warnings.append(message)
+    return report
+
+
+def _names(names: list[str], at_most: int = 5) -> str:
+    return ", ".join(names[:at_most]) + (f", ... ({len(names) - at_most} more)" if len(names) > at_most else "")

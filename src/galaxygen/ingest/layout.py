@@ -70,6 +70,13 @@ def discover(root: Path, suite: str, set_name: str) -> list[str]:
     return sorted(names, key=key)
 
 
+def sim_folders(root: str | Path, suite: str, set_name: str, name: str) -> list[Path]:
+    """The existing folders of simulation `name` under ``Sims/``: the hydro run's, then its twin's."""
+    root = Path(root)
+    return [folder for s in (suite, f"{suite}_DM")
+            for folder, _ in _candidates(_sims_bases(root), s, set_name, name) if folder.is_dir()]
+
+
 def _find(cands: list[tuple[Path, str]], stems: tuple[str, ...], number: int) -> tuple[Path, str] | None:
     for folder, layout in cands:
         hit = find_output(folder, stems, number)

@@ -20,12 +20,14 @@ from galaxygen.progress import progress
 
 @dataclass
 class IngestReport:
-    """What an ingest run did: box files written, skipped (already there) and failed (name -> reason)."""
+    """What an ingest run did: box files written, skipped (already there) and failed (name -> reason),
+    and warnings about what was written (e.g. parameters that are unknown)."""
 
     out_dir: str
     written: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -34,7 +36,7 @@ class IngestReport:
     def as_dict(self) -> dict:
         return {"out_dir": self.out_dir, "written": list(self.written), "skipped": list(self.skipped),
                 "failed": dict(self.failed), "n_written": len(self.written), "n_skipped": len(self.skipped),
-                "n_failed": len(self.failed)}
+                "n_failed": len(self.failed), "warnings": list(self.warnings)}
 
 
 def parse_index_list(text: str) -> tuple[int, ...]:

@@ -17,10 +17,13 @@ COLUMNS = (("prediction", "prediction", "s"), ("model", "model", "s"), ("trained
            ("max_abs_ratio_dev", "max |P<sub>pred</sub>/P<sub>true</sub> − 1|", "f"),
            ("min_r", "min r(k)", "f"))
 CAPTIONS = {
-    "slices": "Projected slabs of the first test box: DM input, true galaxies, predicted galaxies.",
-    "power": "Galaxy power spectrum of truth and predictions (top) and their ratio (bottom); shaded: "
-             "16–84 % over realisations; dotted line: half the grid Nyquist wavenumber.",
-    "correlation": "Cross-correlation coefficient r(k) between prediction and truth.",
+    "slices": "A projected slab of a test box: galaxies (points, coloured by their number in the column) "
+              "over the DM input (grey), the truth and each prediction side by side; axes in Mpc/h.",
+    "power": "Galaxy power spectrum of truth and predictions (top) and their ratio (bottom) up to the grid "
+             "Nyquist wavenumber; shaded: 16–84 % over realisations; dotted line: half the Nyquist wavenumber "
+             "(the limit of the summary numbers).",
+    "correlation": "Cross-correlation coefficient r(k) between prediction and truth, up to the Nyquist "
+                   "wavenumber.",
     "one_point": "One-point distribution: fraction of voxels holding n galaxies.",
     "cross_matrix": "Cross prediction: rows = galaxy model trained on, columns = galaxy model tested on.",
 }
