@@ -43,6 +43,9 @@ from galaxygen.learn.infer import prediction_box
 from galaxygen.learn.trainer import Trainer, TrainConfig
 from galaxygen.progress import progress
 
+# what a VDM run writes into its directory besides config.json (recorded for --overwrite)
+RUN_ENTRIES = ("split.json", "transform.json", "vdm", "summary.json")
+
 
 def _data_default() -> DataConfig:
     return DataConfig(crop=32, pad=0, focus=0.0)
@@ -182,7 +185,8 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
           overwrite: bool = False, device: str | None = None) -> dict[str, Any]:
     """Train the VDM on `boxes` (split by ``data``) into `run_dir`; see the module docstring."""
     cfg = parse_config(config)
-    info, config = start_run(to_dict(cfg), run_dir, device or cfg.device, resume=resume, overwrite=overwrite)
+    info, config = start_run(to_dict(cfg), run_dir, device or cfg.device, resume=resume, overwrite=overwrite,
+                             entries=RUN_ENTRIES)
     cfg = parse_config(config)
     split_path, tr_path = run_dir / "split.json", run_dir / "transform.json"
     if resume and split_path.is_file() and tr_path.is_file():

@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 from galaxygen.box import list_boxes
 from galaxygen.errors import ConfigError
 from galaxygen.learn.checkpoint import read_run_config
+from galaxygen.outputs import staged_folder
 
 TASKS: dict[str, str | Any] = {
     "two_phase": "galaxygen.learn.two_phase_task",
@@ -73,8 +74,13 @@ def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_
             **options: Any) -> list[Path]:
     """Predict with a trained run (its task is read from ``config.json``): one box file per input.
 
-    Options the task's ``predict`` does not take raise a ConfigError naming them.
+    `out_dir` is one output, written whole: the task writes into a temporary folder beside it that is
+    renamed into place at the end (an interrupted prediction leaves nothing); an existing non-empty
+    `out_dir` is replaced only with ``overwrite=True`` and only if `galaxygen predict` wrote it (see
+    :mod:`galaxygen.outputs`). Returns the files' final paths. Options the task's ``predict`` does
+    not take raise a ConfigError naming them.
     """
+    overwrite = bool(options.pop("overwrite", False))
     config = read_run_config(run_dir)
     name = task_name(config)
     task = get_task(name)
@@ -83,4 +89,7 @@ def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_
         unknown = sorted(k for k in options if k not in params)
         if unknown:
             raise ConfigError(f"predict: option(s) {['--' + k for k in unknown]} do not apply to a {name} run")
-    return task.predict(Path(run_dir), list_boxes(list(boxes)), Path(out_dir), **options)
+    out_dir = Path(out_dir)
+    with staged_folder(out_dir, "predict", overwrite=overwrite) as tmp:
+        written = task.predict(Path(run_dir), list_boxes(list(boxes)), tmp, **options)
+    return [out_dir / Path(p).relative_to(tmp) for p in written]

@@ -35,6 +35,9 @@ from galaxygen.learn.two_phase import (COUNTS, ClassifierTask, RegressorTask, Tw
                                        threshold_for_recall)
 from galaxygen.progress import progress
 
+# what a two-phase run writes into its directory besides config.json (recorded for --overwrite)
+RUN_ENTRIES = ("split.json", "transform.json", "classifier", "threshold.json", "regressor", "summary.json")
+
 
 def parse_config(config: dict[str, Any], where: str = "config") -> TwoPhaseConfig:
     return from_dict(TwoPhaseConfig, config, where)
@@ -49,7 +52,8 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
           overwrite: bool = False, device: str | None = None) -> dict[str, Any]:
     """Train the configured phases on `boxes` (split by ``data``) into `run_dir`; see module doc."""
     cfg = parse_config(config)
-    info, config = start_run(to_dict(cfg), run_dir, device or cfg.device, resume=resume, overwrite=overwrite)
+    info, config = start_run(to_dict(cfg), run_dir, device or cfg.device, resume=resume, overwrite=overwrite,
+                             entries=RUN_ENTRIES)
     cfg = parse_config(config)
     split_path, tr_path = run_dir / "split.json", run_dir / "transform.json"
     if resume and split_path.is_file():
