@@ -38,7 +38,7 @@ from galaxygen.io import check_writable, write_json
 from galaxygen.learn import distributed as D
 from galaxygen.learn.checkpoint import load_checkpoint, read_run_config, start_run
 from galaxygen.learn.data import (CropDataset, DataConfig, Split, Transform, fit_transform, load_region,
-                                  region_mask, split_boxes)
+                                  region_mask, resume_split, split_boxes)
 from galaxygen.learn.infer import prediction_box
 from galaxygen.learn.trainer import Trainer, TrainConfig
 from galaxygen.progress import progress
@@ -190,7 +190,7 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
     cfg = parse_config(config)
     split_path, tr_path = run_dir / "split.json", run_dir / "transform.json"
     if resume and split_path.is_file() and tr_path.is_file():
-        split = Split.from_dict(json.loads(split_path.read_text()))
+        split = resume_split(Split.from_dict(json.loads(split_path.read_text())), boxes, str(split_path))
         saved = json.loads(tr_path.read_text())
     else:
         split = split_boxes(boxes, cfg.data)

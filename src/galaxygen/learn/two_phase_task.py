@@ -26,7 +26,8 @@ from galaxygen.errors import GalaxygenError
 from galaxygen.io import write_json
 from galaxygen.learn import distributed as D
 from galaxygen.learn.checkpoint import load_checkpoint, read_run_config, start_run
-from galaxygen.learn.data import BoxData, Split, Transform, fit_transform, load_region, split_boxes
+from galaxygen.learn.data import (BoxData, Split, Transform, fit_transform, load_region, resume_split,
+                                  split_boxes)
 from galaxygen.learn.infer import prediction_box, prediction_path
 from galaxygen.learn.losses import rate_from_output
 from galaxygen.learn.models import build_model
@@ -57,7 +58,7 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
     cfg = parse_config(config)
     split_path, tr_path = run_dir / "split.json", run_dir / "transform.json"
     if resume and split_path.is_file():
-        split = Split.from_dict(json.loads(split_path.read_text()))
+        split = resume_split(Split.from_dict(json.loads(split_path.read_text())), boxes, str(split_path))
         transform = Transform.from_dict(json.loads(tr_path.read_text()))
     else:
         split = split_boxes(boxes, cfg.data)
