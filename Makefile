@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/galaxygen demo --out demo-out --overwrite  # replaces only a previous demo (folder with demo.json)
+	$(VENV)/bin/galaxygen demo --out demo-out --overwrite  # replaces only a previous demo (recorded in .galaxygen-outputs.json)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -7,7 +7,8 @@ import re
 
 
 from galaxygen.cli import main
-from galaxygen.demo import STAGES
+from galaxygen.demo import STAGES, SUBDIRS
+from galaxygen.outputs import written_by
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -44,14 +45,16 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
         assert f"two-phase_{v} vs hod_{v} on {v}: F1 " in text
     assert "<h2>Against the HOD</h2>" in report and f">two-phase_{variants[0]}_poisson<" in report
     assert "report:" in text
-    # a second run into the same folder is refused without --overwrite
+    # a second run into the same folder is refused without --overwrite; with it, only the demo's own
+    # entries (recorded when it started) would be cleared
     assert main(["demo", "--out", str(out), "--size", "tiny"]) == 2
+    assert written_by(out) == {name: "demo" for name in ("demo.json", *SUBDIRS)}
 
 
 def test_demo_refuses_to_clear_a_foreign_folder(tmp_path, capsys):
     (tmp_path / "mine.txt").write_text("keep me")
     assert main(["demo", "--out", str(tmp_path), "--size", "tiny", "--overwrite"]) == 2
-    assert "not a galaxygen demo folder" in capsys.readouterr().err
+    assert "mine.txt not written there by galaxygen demo" in capsys.readouterr().err
     assert (tmp_path / "mine.txt").read_text() == "keep me"
 
 

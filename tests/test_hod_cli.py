@@ -61,7 +61,7 @@ def test_populate_writes_valid_prediction_boxes(boxes, tmp_path):
     rc = main(["hod", "populate", str(fit_path), str(boxes / "test" / "CV_9.h5"), "--out", str(out),
                "--seed", "5", "--realisations", "2"])
     assert rc == 0
-    assert sorted(p.name for p in out.iterdir()) == ["CV_9_r0.h5", "CV_9_r1.h5"]
+    assert sorted(p.name for p in out.iterdir()) == [".galaxygen-outputs.json", "CV_9_r0.h5", "CV_9_r1.h5"]
     src = read_box(boxes / "test" / "CV_9.h5")
     preds = [read_box(out / f"CV_9_r{k}.h5") for k in range(2)]
     for k, p in enumerate(preds):

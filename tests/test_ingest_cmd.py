@@ -61,7 +61,7 @@ def test_cmd_wrong_units_and_selection(tmp_path, capsys):
     assert code == 1 and "wrong units" in out.err and '"n_failed": 2' in out.out
     code = main(["ingest", "cmd", str(tmp_path), str(tmp_path / "out"), "--suite", "IllustrisTNG", "--grid", str(N),
                  "--sims", "1-2"])
-    assert code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["CV_1.h5", "CV_2.h5"]
+    assert code == 0 and sorted(p.name for p in (tmp_path / "out").glob("*.h5")) == ["CV_1.h5", "CV_2.h5"]
     with pytest.raises(GalaxygenError, match="no index 7"):
         ingest_cmd(tmp_path, tmp_path / "o2", CmdIngestConfig(suite="IllustrisTNG", grid=N, sims=(7,)))
     with pytest.raises(GalaxygenError, match=r"Grids_Mstar_IllustrisTNG_CV_16_z=1.00.npy"):

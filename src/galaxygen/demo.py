@@ -16,7 +16,6 @@ Sizes: ``tiny`` (tests, about two minutes),
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +23,11 @@ from typing import Any, Callable
 
 from galaxygen.config import PACKAGED_CONFIGS
 from galaxygen.errors import GalaxygenError
+from galaxygen.interrupts import call_interruptibly, is_interrupt, sigint_ignored, stop_workers
 from galaxygen.io import write_json
+from galaxygen.outputs import claim_folder
 
-MARKER = "demo.json"  # written into the output folder; --overwrite only clears folders holding it
+MARKER = "demo.json"  # the demo's stages and status, written into the output folder
 SUBDIRS = ("boxes", "hod", "runs", "predictions", "report")
 
 
@@ -209,7 +210,7 @@ def _run_side_by_side(jobs: list[tuple], workers: int) -> list[tuple[str, list[P
 
     The first worker shows its progress bars. A failing job's error is re-raised once the jobs already
     running have finished (queued ones are cancelled); a worker that dies (killed, e.g. out of memory)
-    becomes a GalaxygenError."""
+    becomes a GalaxygenError; a Ctrl-C interrupts the running jobs (galaxygen.interrupts)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -219,12 +220,18 @@ def _run_side_by_side(jobs: list[tuple], workers: int) -> list[tuple[str, list[P
     threads = max(1, cpu_cores() // workers)
     # spawn, not fork: a forked child of a process that ran OpenMP (torch) can hang in its first parallel loop
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    futures = []
     try:
-        futures = [pool.submit(_worker, threads, i == 0, job) for i, job in enumerate(jobs)]
+        with sigint_ignored():  # the workers start now; a Ctrl-C reaches them only inside a job
+            futures = [pool.submit(call_interruptibly, _worker, threads, i == 0, job) for i, job in enumerate(jobs)]
         return [f.result() for f in futures]
     except BrokenProcessPool as exc:
         raise GalaxygenError(f"demo two-phase stage: a training worker process died unexpectedly (killed, "
                              f"e.g. out of memory): {exc}") from exc
+    except BaseException as exc:
+        if is_interrupt(exc):  # Ctrl-C: stop the jobs still running
+            stop_workers(futures)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -281,16 +288,9 @@ STAGES: tuple[tuple[str, Callable[[Demo], str]], ...] = (
 # ------------------------------------------------------------------------------------------ driver
 
 def prepare_out(out: Path, overwrite: bool) -> None:
-    """Make the output folder; with `overwrite` clear a previous demo's folders (only a demo's)."""
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise GalaxygenError(f"{out}: already exists and is not empty (pass --overwrite to replace a "
-                                 f"previous demo there, or choose another --out)")
-        if not (out / MARKER).is_file():
-            raise GalaxygenError(f"{out}: not a galaxygen demo folder (no {MARKER}); refusing to clear it")
-        for sub in SUBDIRS:
-            shutil.rmtree(out / sub, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
+    """Make the output folder: new or empty, or (with `overwrite`) one that only a previous demo wrote,
+    which is cleared (see :func:`galaxygen.outputs.claim_folder`)."""
+    claim_folder(out, "demo", (MARKER, *SUBDIRS), overwrite=overwrite)
 
 
 def run_demo(out: str | Path = "demo-out", size: str = "small", *, overwrite: bool = False, device: str = "auto",

@@ -2,9 +2,9 @@
 
 Each module in this package adds its parser with ``register(subparsers)`` and sets
 ``func`` to a function that only turns the parsed options into a call of the library.
-Errors meant for the user (GalaxygenError) are printed without a traceback, exit status 2.
-Warnings and progress notes go through Python's logging, set up once here (`-v` / `-q`, see
-:mod:`galaxygen.cli.verbosity`).
+Errors meant for the user (GalaxygenError) are printed without a traceback, exit status 2; a
+Ctrl-C (however it surfaces) prints one line, exit status 130. Warnings and progress notes go
+through Python's logging, set up once here (`-v` / `-q`, see :mod:`galaxygen.cli.verbosity`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Sequence
 
 from galaxygen import __version__
 from galaxygen.errors import GalaxygenError
+from galaxygen.interrupts import is_interrupt
 from galaxygen.cli import info, power, simulate, ingest, hod, train, predict, evaluate, demo
 from galaxygen.cli.verbosity import add_verbosity, setup_logging
 
@@ -45,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GalaxygenError as exc:
         print(f"galaxygen {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except BaseException as exc:  # a Ctrl-C, also as numba's SystemError from inside a kernel
+        if not is_interrupt(exc):
+            raise
         print(f"galaxygen {args.command}: interrupted", file=sys.stderr)
         return 130
     return int(result or 0)

@@ -39,10 +39,13 @@ from galaxygen.io import check_writable, write_json
 from galaxygen.learn import distributed as D
 from galaxygen.learn.checkpoint import load_checkpoint, read_run_config, start_run
 from galaxygen.learn.data import (CropDataset, DataConfig, Split, Transform, fit_transform, load_region,
-                                  region_mask, split_boxes)
+                                  region_mask, resume_split, split_boxes)
 from galaxygen.learn.run_inputs import write_inputs
 from galaxygen.learn.trainer import Trainer, TrainConfig
 from galaxygen.progress import progress
+
+# what a VDM run writes into its directory besides config.json (recorded for --overwrite)
+RUN_ENTRIES = ("split.json", "inputs.json", "transform.json", "vdm", "summary.json")
 
 
 def _data_default() -> DataConfig:
@@ -183,11 +186,12 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
           overwrite: bool = False, device: str | None = None) -> dict[str, Any]:
     """Train the VDM on `boxes` (split by ``data``) into `run_dir`; see the module docstring."""
     cfg = parse_config(config)
-    info, config = start_run(to_dict(cfg), run_dir, device or cfg.device, resume=resume, overwrite=overwrite)
+    info, config = start_run(to_dict(cfg), run_dir, device or cfg.device, resume=resume, overwrite=overwrite,
+                             entries=RUN_ENTRIES)
     cfg = parse_config(config)
     split_path, tr_path = run_dir / "split.json", run_dir / "transform.json"
     if resume and split_path.is_file() and tr_path.is_file():
-        split = Split.from_dict(json.loads(split_path.read_text()))
+        split = resume_split(Split.from_dict(json.loads(split_path.read_text())), boxes, str(split_path))
         saved = json.loads(tr_path.read_text())
     else:
         split = split_boxes(boxes, cfg.data)

@@ -20,7 +20,8 @@ import numpy as np
 from galaxygen.errors import GalaxygenError
 from galaxygen.evaluate.inputs import BoxHeader, Prediction, group_prediction, load_fields, read_truth
 from galaxygen.evaluate.metrics import box_stats, combine, k_below, k_nyquist, pool, summary
-from galaxygen.io import check_writable, write_json
+from galaxygen.io import write_json
+from galaxygen.outputs import staged_folder
 from galaxygen.progress import progress
 
 log = logging.getLogger(__name__)
@@ -267,22 +268,19 @@ def evaluate(truth_paths: Sequence[str | os.PathLike], predictions: Mapping[str,
              out_dir: str | os.PathLike, *, overwrite: bool = False) -> dict[str, Any]:
     """Evaluate predictions against truth boxes; write metrics.json, PNG figures and report.html.
 
-    Returns the metrics dict with ``files`` (paths written) added. Fails before any work if an
-    output exists and `overwrite` is False.
+    `out_dir` is written whole: into a temporary folder beside it, renamed into place at the end, so
+    an interrupted evaluation leaves nothing. Fails before any work if `out_dir` exists with content
+    and `overwrite` is False, or holds anything `galaxygen evaluate` did not write there (see
+    :mod:`galaxygen.outputs`). Returns the metrics dict with ``files`` (paths written) added.
     """
     from galaxygen.report import figures, html
 
     out_dir = Path(out_dir)
-    targets = [out_dir / "metrics.json", out_dir / "report.html",
-               *(out_dir / name for name in figures.FIGURE_FILES.values())]
-    for t in targets:
-        check_writable(t, overwrite)
-    metrics, slabs = compute(truth_paths, predictions)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    figs = figures.write_all(metrics, slabs, out_dir, overwrite=overwrite)
-    write_json(out_dir / "metrics.json", {**metrics, "figures": {k: p.name for k, p in figs.items()}},
-               overwrite=overwrite)
-    report = html.write_report(metrics, figs, out_dir / "report.html", overwrite=overwrite)
-    metrics["figures"] = {k: str(p) for k, p in figs.items()}
-    metrics["files"] = {"metrics": str(out_dir / "metrics.json"), "report": str(report)}
+    with staged_folder(out_dir, "evaluate", overwrite=overwrite) as tmp:
+        metrics, slabs = compute(truth_paths, predictions)
+        figs = figures.write_all(metrics, slabs, tmp)
+        write_json(tmp / "metrics.json", {**metrics, "figures": {k: p.name for k, p in figs.items()}})
+        html.write_report(metrics, figs, tmp / "report.html")
+    metrics["figures"] = {k: str(out_dir / p.name) for k, p in figs.items()}
+    metrics["files"] = {"metrics": str(out_dir / "metrics.json"), "report": str(out_dir / "report.html")}
     return metrics

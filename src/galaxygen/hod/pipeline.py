@@ -28,7 +28,8 @@ from galaxygen.hod.fit import fit_occupation
 from galaxygen.hod.matching import box_occupation
 from galaxygen.hod.models import HODModel, make_model, model_class
 from galaxygen.hod.populate import populate_box, require_halos
-from galaxygen.io import check_writable, write_json
+from galaxygen.io import write_json
+from galaxygen.outputs import check_file, record, staged_folder
 from galaxygen.progress import progress
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,12 @@ class HODFit:
 
 
 def write_fit(path: str | os.PathLike, fit: HODFit, *, overwrite: bool = False) -> Path:
-    """Write hod.json atomically; refuse to replace an existing file unless `overwrite`."""
-    return write_json(path, fit.as_dict(), overwrite=overwrite)
+    """Write hod.json atomically; refuse to replace an existing file unless `overwrite`, and then only a
+    file that `galaxygen hod fit` wrote (recorded in its folder, see :mod:`galaxygen.outputs`)."""
+    path = check_file(path, "hod fit", overwrite)
+    write_json(path, fit.as_dict(), overwrite=overwrite)
+    record(path.parent, "hod fit", [path.name])
+    return path
 
 
 def read_fit(path: str | os.PathLike) -> HODFit:
@@ -208,8 +213,10 @@ def populate_boxes(fit_path: str | os.PathLike, paths: Sequence[str | os.PathLik
     Each output keeps the input's name, suite, ``fields/dm``, params and halos; its
     ``fields/galaxies`` holds the HOD galaxies (NGP counts) and ``catalogs/galaxies`` their
     catalogue; meta: what it was made from (`galaxygen.box.PREDICTION_META`), the fit's warnings,
-    and ``fit`` (the hod.json path). Nothing existing is
-    replaced unless `overwrite`; all outputs are checked before any work starts.
+    and ``fit`` (the hod.json path). `out_dir` is one output, written whole (a temporary folder
+    renamed into place at the end); an existing non-empty `out_dir` is replaced only with
+    `overwrite` and only if `galaxygen hod populate` wrote it (see :mod:`galaxygen.outputs`).
+    Everything is checked before any work starts.
     """
     if realisations < 1:
         raise ConfigError(f"--realisations must be >= 1, got {realisations}")
@@ -217,23 +224,23 @@ def populate_boxes(fit_path: str | os.PathLike, paths: Sequence[str | os.PathLik
     model = fit.build()
     files = list_boxes(list(paths))
     out_dir = Path(out_dir)
-    planned: dict[Path, Path] = {}
+    planned: dict[str, Path] = {}
     for p in files:
         name = _peek_name(p)
         for out in output_names(name, realisations):
-            target = out_dir / out
-            if target in planned:
-                raise GalaxygenError(f"{p}: box name {name!r} also used by {planned[target]}; "
+            if out in planned:
+                raise GalaxygenError(f"{p}: box name {name!r} also used by {planned[out]}; "
                                      "outputs would collide")
-            planned[target] = p
-            check_writable(target, overwrite)
+            planned[out] = p
     written = []
-    for p in progress(files, desc="populating boxes"):
-        box = read_box(p, catalogs=True, velocity=False)
-        for k, out in enumerate(output_names(box.name, realisations)):
-            pred = populate_box(box, model, box_rng(seed, box.name, k), model=f"hod:{fit.model}",
-                                trained_on=fit.trained_on, seed=seed, source_path=p, realisation=k,
-                                realisations=realisations, warnings=fit.warnings,
-                                extra_meta={"fit": str(fit_path)})
-            written.append(write_box(out_dir / out, pred, overwrite=overwrite))
+    with staged_folder(out_dir, "hod populate", overwrite=overwrite) as tmp:
+        for p in progress(files, desc="populating boxes"):
+            box = read_box(p, catalogs=True, velocity=False)
+            for k, out in enumerate(output_names(box.name, realisations)):
+                pred = populate_box(box, model, box_rng(seed, box.name, k), model=f"hod:{fit.model}",
+                                    trained_on=fit.trained_on, seed=seed, source_path=p, realisation=k,
+                                    realisations=realisations, warnings=fit.warnings,
+                                    extra_meta={"fit": str(fit_path)})
+                write_box(tmp / out, pred)
+                written.append(out_dir / out)
     return written

@@ -15,7 +15,10 @@ from typing import Callable, Sequence
 
 from galaxygen.box import Box, write_box
 from galaxygen.errors import ConfigError, GalaxygenError
+from galaxygen.outputs import check_file, record
 from galaxygen.progress import progress
+
+COMMAND = "ingest"  # the name under which boxes are recorded as written (galaxygen.outputs)
 
 
 @dataclass
@@ -57,12 +60,16 @@ def run_boxes(jobs: Sequence[tuple[str, Callable[[], Box]]], out_dir: str | Path
               desc: str = "ingest") -> IngestReport:
     """Build and write one box per job ``(name, build)`` into ``out_dir/<name>.h5``.
 
-    Existing files are skipped unless `overwrite`. Exceptions from `build` or the writer are
-    caught per box and recorded as ``failed[name] = reason`` (the message of a GalaxygenError, or
-    the exception type, message and the line it came from for anything else);
-    KeyboardInterrupt still stops the run.
+    Existing files are skipped unless `overwrite`, which replaces only box files `galaxygen ingest`
+    wrote (recorded in the folder, see :mod:`galaxygen.outputs`; all checked before any work).
+    Exceptions from `build` or the writer are caught per box and recorded as ``failed[name] =
+    reason`` (the message of a GalaxygenError, or the exception type, message and the line it came
+    from for anything else); KeyboardInterrupt still stops the run.
     """
     out_dir = Path(out_dir)
+    if overwrite and out_dir.is_dir():
+        for name, _ in jobs:
+            check_file(out_dir / f"{name}.h5", COMMAND, overwrite=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = IngestReport(out_dir=str(out_dir))
     for name, build in progress(jobs, desc=desc, total=len(jobs), unit="box"):
@@ -79,5 +86,6 @@ def run_boxes(jobs: Sequence[tuple[str, Callable[[], Box]]], out_dir: str | Path
             where = traceback.extract_tb(exc.__traceback__)[-1]
             report.failed[name] = f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})"
         else:
+            record(out_dir, COMMAND, [path.name])
             report.written.append(name)
     return report

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from galaxygen.errors import ConfigError, GalaxygenError
 from galaxygen.io import atomic_path, write_json
+from galaxygen.outputs import claim_folder
 
 
 def rng_state() -> dict[str, Any]:
@@ -57,12 +57,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def prepare_run_dir(run_dir: str | Path, config: Mapping[str, Any], *, resume: bool, overwrite: bool = False,
-                    write: bool = True) -> dict[str, Any]:
+                    write: bool = True, entries: Sequence[str] = ()) -> dict[str, Any]:
     """Create a run directory holding ``config.json``, or reopen it for ``resume``.
 
-    A new run refuses a directory that already holds a run unless `overwrite`; a resumed run uses
-    the saved config (the given one must equal it, apart from keys under ``resume_may_change``).
-    Returns the config to use. Only the caller with ``write=True`` (rank 0) writes.
+    A new run needs a new or empty directory; with `overwrite` it may replace a run that
+    `galaxygen train` wrote there (only the entries recorded in its ``.galaxygen-outputs.json``: a
+    folder holding anything else is refused, see :mod:`galaxygen.outputs`). `entries` are the
+    top-level files and folders the task writes besides ``config.json`` (recorded for a later
+    `--overwrite`). A resumed run uses the saved config (the given one must equal it, apart from
+    the device). Returns the config to use. Only the caller with ``write=True`` (rank 0) writes.
     """
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.json"
@@ -80,25 +83,24 @@ def prepare_run_dir(run_dir: str | Path, config: Mapping[str, Any], *, resume: b
         raise GalaxygenError(f"{run_dir}: already holds a run (config.json); pass --resume to continue it "
                              f"or --overwrite to start again")
     if write:
-        if cfg_path.exists():  # overwrite: a run directory (it holds config.json) is replaced whole
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        claim_folder(run_dir, "train", ("config.json", *entries), overwrite=overwrite)
         write_json(cfg_path, dict(config), overwrite=True)
     return dict(config)
 
 
 def start_run(config: Mapping[str, Any], run_dir: str | Path, device: str | None, *, resume: bool,
-              overwrite: bool = False):
+              overwrite: bool = False, entries: Sequence[str] = ()):
     """Start a (possibly distributed) training run; returns (DistInfo, resolved config dict).
 
     Every process joins the process group; rank 0 prepares `run_dir` (checks resume / overwrite and
-    writes config.json) and all ranks continue with the config it resolved.
+    writes config.json; `entries` as in :func:`prepare_run_dir`) and all ranks continue with the
+    config it resolved.
     """
     from galaxygen.learn import distributed as D
 
     info = D.init_distributed(device)
     resolved = D.broadcast_object(prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite,
-                                                  write=info.is_main) if info.is_main else None)
+                                                  write=info.is_main, entries=entries) if info.is_main else None)
     D.barrier()
     return info, resolved
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Sequence
 
@@ -26,7 +27,7 @@ from torch.utils.data import Dataset, Sampler
 
 from galaxygen.box import PARAM_NAMES, Box, read_box
 from galaxygen.config import require
-from galaxygen.errors import ConfigError
+from galaxygen.errors import ConfigError, GalaxygenError
 from galaxygen.learn.infer import periodic_window
 
 
@@ -86,37 +87,118 @@ class Region:
 
 
 @dataclass(frozen=True)
+class BoxRecord:
+    """A box a run started with: its name, absolute path and :func:`box_fingerprint`."""
+
+    name: str
+    path: str
+    fingerprint: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "fingerprint": self.fingerprint}
+
+
+@dataclass(frozen=True)
 class Split:
+    """Regions for training, validation and test; `boxes` records every box given (all of them, also
+    those an explicit name list leaves unused), so that `--resume` can check it gets the same ones."""
+
     train: tuple[Region, ...]
     validation: tuple[Region, ...]
     test: tuple[Region, ...] = ()
+    boxes: tuple[BoxRecord, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: [r.as_dict() for r in getattr(self, k)] for k in ("train", "validation", "test")}
+        out: dict[str, Any] = {k: [r.as_dict() for r in getattr(self, k)] for k in ("train", "validation", "test")}
+        out["boxes"] = [b.as_dict() for b in self.boxes]
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Split":
-        return cls(**{k: tuple(Region(**r) for r in data.get(k, [])) for k in ("train", "validation", "test")})
+        parts = {k: tuple(Region(**r) for r in data.get(k, [])) for k in ("train", "validation", "test")}
+        return cls(**parts, boxes=tuple(BoxRecord(**b) for b in data.get("boxes", [])))
+
+
+def box_fingerprint(path: str | Path) -> str:
+    """SHA-256 (hex) of what training reads from a box file: grid, box size, redshift, params and
+    every grid under ``fields/`` (name, shape, dtype and values). Meta and catalogues are left out."""
+    import hashlib
+
+    import h5py
+    import hdf5plugin  # noqa: F401  (registers Blosc etc. for compressed inputs)
+
+    h = hashlib.sha256()
+    with h5py.File(path, "r") as f:
+        for key in ("grid", "box_size", "redshift"):
+            h.update(f"{key}={float(f.attrs[key])!r};".encode())
+        params = f["params"].attrs if "params" in f else {}
+        for key in sorted(params):
+            h.update(f"{key}={float(params[key])!r};".encode())
+        for name in sorted(f["fields"]):
+            data = np.ascontiguousarray(f["fields"][name][()])
+            h.update(f"{name}:{data.shape}:{data.dtype.str};".encode())
+            h.update(data.data)
+    return h.hexdigest()
+
+
+def box_records(paths: Sequence[str | Path]) -> tuple[BoxRecord, ...]:
+    """Name (the file's ``name`` attribute), absolute path and fingerprint of each box file."""
+    import h5py
+
+    out = []
+    for p in paths:
+        path = os.path.abspath(p)
+        with h5py.File(path, "r") as f:
+            name = str(f.attrs["name"])
+        out.append(BoxRecord(name, path, box_fingerprint(path)))
+    names = [b.name for b in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"box names must be unique within a training set, got {sorted(names)}")
+    return tuple(out)
+
+
+def resume_split(split: Split, paths: Sequence[str | Path], where: str) -> Split:
+    """The saved split of a run being resumed, pointed at the box files `paths` given now.
+
+    They must be the boxes the run started with: the same names and the same content (fingerprints
+    recorded in `where`, the run's split.json); their absolute paths replace the recorded ones, so a
+    run resumes from any working directory, also after its boxes moved. A split saved without box
+    records (an older run) is returned as it is.
+    """
+    if not split.boxes:
+        return split
+    now = {b.name: b for b in box_records(paths)}
+    saved = {b.name: b for b in split.boxes}
+    if set(now) != set(saved):
+        diff = [f"{label} {names}" for label, names in (("missing", sorted(set(saved) - set(now))),
+                                                         ("not in the run", sorted(set(now) - set(saved)))) if names]
+        raise ConfigError(f"--boxes: not the boxes this run started with (recorded in {where}): "
+                          f"{', '.join(diff)}; resume with the same boxes or start a new run")
+    for name, b in sorted(now.items()):
+        if b.fingerprint != saved[name].fingerprint:
+            raise GalaxygenError(f"{b.path}: box {name!r} differs in content from the one this run started "
+                                 f"with ({saved[name].path}, fingerprint in {where}); resume with the same "
+                                 f"boxes or start a new run")
+    def repoint(part: tuple[Region, ...]) -> tuple[Region, ...]:
+        return tuple(replace(r, path=now[r.name].path) for r in part)
+    return Split(repoint(split.train), repoint(split.validation), repoint(split.test),
+                 tuple(now[b.name] for b in split.boxes))
 
 
 def split_boxes(paths: Sequence[str | Path], cfg: DataConfig) -> Split:
     """Split box files into train / validation / test, by whole boxes or (one box) by slabs.
 
-    Names come from the files (``read_info``-cheap attribute read). With explicit name lists the
-    boxes not named are unused; with fractions, ``round(fraction * n)`` boxes (at least one for a
-    positive validation fraction) are drawn with ``split_seed``.
+    Names come from the files (``read_info``-cheap attribute read); regions hold absolute paths and
+    the split records every box's fingerprint (see :func:`resume_split`). With explicit name lists
+    the boxes not named are unused; with fractions, ``round(fraction * n)`` boxes (at least one for
+    a positive validation fraction) are drawn with ``split_seed``.
     """
     import h5py
 
-    paths = [str(p) for p in paths]
     if not paths:
         raise ConfigError("no box files to train on")
-    names = []
-    for p in paths:
-        with h5py.File(p, "r") as f:
-            names.append(str(f.attrs["name"]))
-    if len(set(names)) != len(names):
-        raise ConfigError(f"box names must be unique within a training set, got {sorted(names)}")
+    records = box_records(paths)
+    names, paths = [b.name for b in records], [b.path for b in records]
     by_name = dict(zip(names, paths))
     if cfg.train_boxes is not None:
         def pick(lst, key):
@@ -148,7 +230,7 @@ def split_boxes(paths: Sequence[str | Path], cfg: DataConfig) -> Split:
                       tuple(sorted(regions[n_val:n_val + n_test], key=lambda r: r.name)))
     if not split.train:
         raise ConfigError("the split leaves no training boxes")
-    return split
+    return replace(split, boxes=records)
 
 
 def region_mask(region: Region, grid: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from galaxygen.box import list_boxes
 from galaxygen.errors import ConfigError
 from galaxygen.learn.checkpoint import read_run_config
 from galaxygen.learn.run_inputs import check_inputs
+from galaxygen.outputs import staged_folder
 
 TASKS: dict[str, str | Any] = {
     "two_phase": "galaxygen.learn.two_phase_task",
@@ -76,9 +77,15 @@ def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_
 
     The inputs are checked against the run's training boxes first (`galaxygen.learn.run_inputs`):
     a box size, voxel size or redshift the run was not trained on is refused unless
-    `allow_mismatch`; a box of the training split gets a warning. Options the task's ``predict``
-    does not take raise a ConfigError naming them.
+    `allow_mismatch`; a box of the training split gets a warning.
+
+    `out_dir` is one output, written whole: the task writes into a temporary folder beside it that is
+    renamed into place at the end (an interrupted prediction leaves nothing); an existing non-empty
+    `out_dir` is replaced only with ``overwrite=True`` and only if `galaxygen predict` wrote it (see
+    :mod:`galaxygen.outputs`). Returns the files' final paths. Options the task's ``predict`` does
+    not take raise a ConfigError naming them.
     """
+    overwrite = bool(options.pop("overwrite", False))
     config = read_run_config(run_dir)
     name = task_name(config)
     task = get_task(name)
@@ -89,4 +96,7 @@ def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_
             raise ConfigError(f"predict: option(s) {['--' + k for k in unknown]} do not apply to a {name} run")
     paths = list_boxes(list(boxes))
     check_inputs(run_dir, paths, allow_mismatch=allow_mismatch)
-    return task.predict(Path(run_dir), paths, Path(out_dir), **options)
+    out_dir = Path(out_dir)
+    with staged_folder(out_dir, "predict", overwrite=overwrite) as tmp:
+        written = task.predict(Path(run_dir), paths, tmp, **options)
+    return [out_dir / Path(p).relative_to(tmp) for p in written]

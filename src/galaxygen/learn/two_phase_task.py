@@ -27,7 +27,8 @@ from galaxygen.errors import GalaxygenError
 from galaxygen.io import write_json
 from galaxygen.learn import distributed as D
 from galaxygen.learn.checkpoint import load_checkpoint, read_run_config, start_run
-from galaxygen.learn.data import BoxData, Split, Transform, fit_transform, load_region, split_boxes
+from galaxygen.learn.data import (BoxData, Split, Transform, fit_transform, load_region, resume_split,
+                                  split_boxes)
 from galaxygen.learn.infer import prediction_path
 from galaxygen.learn.losses import rate_from_output
 from galaxygen.learn.models import build_model
@@ -36,6 +37,10 @@ from galaxygen.learn.run_inputs import write_inputs
 from galaxygen.learn.two_phase import (COUNTS, ClassifierTask, RegressorTask, TwoPhaseConfig, combine, infer_box,
                                        threshold_for_recall)
 from galaxygen.progress import progress
+
+# what a two-phase run writes into its directory besides config.json (recorded for --overwrite)
+RUN_ENTRIES = ("split.json", "inputs.json", "transform.json", "classifier", "threshold.json", "regressor",
+               "summary.json")
 
 
 def parse_config(config: dict[str, Any], where: str = "config") -> TwoPhaseConfig:
@@ -51,11 +56,12 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
           overwrite: bool = False, device: str | None = None) -> dict[str, Any]:
     """Train the configured phases on `boxes` (split by ``data``) into `run_dir`; see module doc."""
     cfg = parse_config(config)
-    info, config = start_run(to_dict(cfg), run_dir, device or cfg.device, resume=resume, overwrite=overwrite)
+    info, config = start_run(to_dict(cfg), run_dir, device or cfg.device, resume=resume, overwrite=overwrite,
+                             entries=RUN_ENTRIES)
     cfg = parse_config(config)
     split_path, tr_path = run_dir / "split.json", run_dir / "transform.json"
     if resume and split_path.is_file():
-        split = Split.from_dict(json.loads(split_path.read_text()))
+        split = resume_split(Split.from_dict(json.loads(split_path.read_text())), boxes, str(split_path))
         transform = Transform.from_dict(json.loads(tr_path.read_text()))
     else:
         split = split_boxes(boxes, cfg.data)

@@ -29,7 +29,9 @@ from galaxygen import __version__
 from galaxygen.box import Box, read_info, write_box
 from galaxygen.config import require, to_dict
 from galaxygen.errors import BoxFormatError, GalaxygenError
+from galaxygen.interrupts import call_interruptibly, is_interrupt, sigint_ignored, stop_workers
 from galaxygen.io import write_text
+from galaxygen.outputs import check_file, record
 from galaxygen.progress import progress
 
 FIDUCIAL = {"omega_m": 0.3, "sigma_8": 0.8, "a_sn1": 1.0, "a_agn1": 1.0, "a_sn2": 1.0, "a_agn2": 1.0}
@@ -37,6 +39,7 @@ FIDUCIAL = {"omega_m": 0.3, "sigma_8": 0.8, "a_sn1": 1.0, "a_agn1": 1.0, "a_sn2"
 LH_RANGES = {"omega_m": (0.1, 0.5, False), "sigma_8": (0.6, 1.0, False), "a_sn1": (0.25, 4.0, True),
              "a_agn1": (0.25, 4.0, True), "a_sn2": (0.5, 2.0, False), "a_agn2": (0.5, 2.0, False)}
 CSV_COLUMNS = ("name", "omega_m", "sigma_8", "a_sn1", "a_agn1", "a_sn2", "a_agn2", "seed")
+COMMAND = "simulate"  # the name under which boxes are recorded as written (galaxygen.outputs)
 STAGES = ("initial conditions", "COLA run", "COLA halos", "PM run", "PM halos", "galaxies", "write")
 
 
@@ -240,7 +243,9 @@ def _write_params(out_dir: Path, rows: list[dict], overwrite: bool) -> Path:
     if path.exists() and not overwrite:
         raise GalaxygenError(f"{path}: exists with a different parameter table; choose another OUT_DIR "
                              "or pass --overwrite")
-    return write_text(path, text, overwrite=True)
+    write_text(check_file(path, COMMAND, overwrite), text, overwrite=True)
+    record(out_dir, COMMAND, [path.name])
+    return path
 
 
 def _run_one(cfg: SimulateConfig, row: dict, out_dir: str, events=None) -> dict:
@@ -275,10 +280,13 @@ def simulate_suite(out_dir: str | os.PathLike, cfg: SimulateConfig) -> dict:
     "skipped"), seconds, n_halos, n_galaxies}]}``.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     rows = parameter_table(cfg.set, cfg.boxes, cfg.seed)
     for i, r in enumerate(rows):
         r["index"] = i
+    if cfg.overwrite and out.is_dir():  # replace only boxes this command wrote, all checked first
+        for r in rows:
+            check_file(out / f"{r['name']}.h5", COMMAND, overwrite=True)
+    out.mkdir(parents=True, exist_ok=True)
     csv_path = _write_params(out, rows, cfg.overwrite)
     results, todo = {}, []
     for r in rows:
@@ -291,12 +299,17 @@ def simulate_suite(out_dir: str | os.PathLike, cfg: SimulateConfig) -> dict:
         else:
             todo.append(r)
     bar = progress(total=len(todo) * len(STAGES), desc=f"simulate {len(todo)} box(es)", unit="stage")
+
+    def done(result: dict) -> None:
+        results[result["name"]] = result
+        record(out, COMMAND, [Path(result["path"]).name])
+
     try:
         if cfg.workers == 1 or len(todo) <= 1:
             for r in todo:
-                results[r["name"]] = _run_one_local(cfg, r, out, bar)
+                done(_run_one_local(cfg, r, out, bar))
         else:
-            results.update(_run_parallel(cfg, todo, out, bar))
+            _run_parallel(cfg, todo, out, bar, done)
     finally:
         bar.close()
     return {"out_dir": str(out), "params_csv": str(csv_path), "config": to_dict(cfg),
@@ -312,25 +325,39 @@ def _run_one_local(cfg, row, out, bar) -> dict:
     return _run_one(cfg, row, str(out), _Events())
 
 
-def _run_parallel(cfg: SimulateConfig, todo: list[dict], out: Path, bar) -> dict:
+def _run_parallel(cfg: SimulateConfig, todo: list[dict], out: Path, bar, done: Callable[[dict], None]) -> None:
+    """Simulate `todo` in `cfg.workers` spawned processes, at most one box per worker at a time (so a
+    Ctrl-C leaves no box queued); calls `done` with each box's result as it finishes."""
     from galaxygen.device import cpu_cores
 
     ctx = mp.get_context("spawn")  # torch and numba thread pools do not survive fork
     workers = min(cfg.workers, len(todo))
     threads = max(1, cpu_cores() // workers)
-    results = {}
+    queue = list(todo)
     with ctx.Manager() as manager:
         events = manager.Queue()
         with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                     initargs=(threads,)) as pool:
-            futures = {pool.submit(_run_one, cfg, r, str(out), events): r["name"] for r in todo}
-            pending = set(futures)
-            while pending:
-                finished, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
-                while not events.empty():
-                    name, stage_name = events.get()
-                    bar.set_postfix_str(f"{name}: {stage_name}", refresh=False)
-                    bar.update(1)
-                for f in finished:
-                    results[futures[f]] = f.result()  # re-raises a worker's error
-    return results
+            def submit() -> cf.Future:
+                return pool.submit(call_interruptibly, _run_one, cfg, queue.pop(0), str(out), events)
+
+            with sigint_ignored():  # the workers start now and keep Ctrl-C ignored outside a box
+                pending = {submit() for _ in range(workers)}
+            try:
+                while pending:
+                    finished, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                    while not events.empty():
+                        name, stage_name = events.get()
+                        bar.set_postfix_str(f"{name}: {stage_name}", refresh=False)
+                        bar.update(1)
+                    for f in finished:
+                        done(f.result())  # re-raises a worker's error
+                        if queue:
+                            pending.add(submit())
+            except BaseException as exc:
+                if is_interrupt(exc):  # stop the boxes still running; keep the record of those written
+                    stop_workers(pending)
+                    for f in pending:
+                        if not f.cancelled() and f.exception() is None:
+                            done(f.result())
+                raise
