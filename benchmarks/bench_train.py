@@ -190,7 +190,8 @@ def main() -> int:
     ap.add_argument("--hod-dir", type=Path, help="HOD prediction boxes of the test boxes (same names)")
     ap.add_argument("--skip-networks", action="store_true", help="skip the per-network throughput runs")
     ap.add_argument("--skip-256", action="store_true", help="skip the 256^3 inference timing")
-    ap.add_argument("--tile-256", type=int, default=64, help="inference tile of the 256^3 timing (default 64)")
+    ap.add_argument("--tile-256", type=int, default=128,
+                    help="inference tile of the 256^3 timing (default 128, the small config's)")
     args = ap.parse_args()
     os.environ.setdefault("GALAXYGEN_NO_PROGRESS", "1")
 

@@ -220,7 +220,10 @@ def test_tiled_sampling_equals_whole_box():
         for child_name, child in list(mod.named_children()):
             if isinstance(child, torch.nn.GroupNorm):
                 setattr(mod, child_name, torch.nn.Identity())
-    cond, params = torch.randn(1, 16, 16, 16), torch.randn(1)
-    whole = sample_box(model, cond, params, samples=2, seed=1, steps=2, batch=2)
-    tiled = sample_box(model, cond, params, samples=2, seed=1, steps=2, batch=2, tile=8, halo=14)
+    assert model.net.receptive_radius == 12
+    cond, params = torch.randn(1, 40, 40, 40), torch.randn(1)  # windows of 10 + 2 x 12 < 40: really tiled
+    whole = sample_box(model, cond, params, samples=2, seed=1, steps=1, batch=2)
+    tiled = sample_box(model, cond, params, samples=2, seed=1, steps=1, batch=2, tile=10)  # halo: the radius
     assert torch.allclose(whole, tiled, atol=1e-4)
+    short = sample_box(model, cond, params, samples=2, seed=1, steps=1, batch=2, tile=10, halo=4)
+    assert not torch.allclose(whole, short, atol=1e-4)

@@ -18,15 +18,15 @@ def test_periodic_window_wraps():
     assert tile_starts(16, 6) == [0, 6, 10] and tile_starts(8, 16) == [0]
 
 
-@pytest.mark.parametrize("name,tiles", [("unet", (8, 16)), ("inception", (3, 5, 16))])
-def test_stitched_equals_single_pass(name, tiles):
+@pytest.mark.parametrize("name,tiles,grid", [("unet", (8, 16), 40), ("inception", (3, 5, 16), 16)])
+def test_stitched_equals_single_pass(name, tiles, grid):
     torch.manual_seed(0)
     model = build_model(ModelConfig(name=name, width=4, depth=1), 2, 1).eval()
     for m in model.modules():  # non-trivial BatchNorm statistics (eval mode: a local affine map)
         if isinstance(m, torch.nn.BatchNorm3d):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
-    vol = torch.randn(2, 16, 16, 16)
+    vol = torch.randn(2, grid, grid, grid)  # the U-Net's halo is 10: tiles of 8 and 16 need a grid above 36
     with torch.no_grad():
         whole = model(vol[None])[0]
     halo = halo_for(model)

@@ -22,6 +22,10 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed of the sampling (default 0)")
     p.add_argument("--tile", type=int, default=None,
                    help="inference tile side [voxels] (default: the run config's infer.tile)")
+    p.add_argument("--halo", type=int, default=None,
+                   help="context around each tile [voxels] (default: the run config's halo; null there: each "
+                        "network's receptive radius, exact whatever the tile); a smaller halo is faster and "
+                        "approximate")
     p.add_argument("--batch", type=int, default=None, help="tiles per forward pass (default: infer.batch)")
     p.add_argument("--counts", choices=("round", "total", "poisson"), default=None,
                    help="two-phase runs: round the expected counts per voxel, round them keeping the box "
@@ -42,8 +46,8 @@ def register(sub) -> None:
 def run(args) -> int:
     from galaxygen.learn.tasks import predict
 
-    options = {k: v for k, v in (("tile", args.tile), ("batch", args.batch), ("counts", args.counts),
-                                 ("steps", args.steps), ("mean", args.mean)) if v is not None}
+    options = {k: v for k, v in (("tile", args.tile), ("halo", args.halo), ("batch", args.batch),
+                                 ("counts", args.counts), ("steps", args.steps), ("mean", args.mean)) if v is not None}
     paths = predict(args.run, args.boxes, args.out, samples=args.samples, seed=args.seed, device=args.device,
                     overwrite=args.overwrite, allow_mismatch=args.allow_mismatch, **options)
     emit_json({"predictions": [str(p) for p in paths]})

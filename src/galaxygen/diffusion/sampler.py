@@ -22,6 +22,7 @@ import torch
 
 from galaxygen.diffusion.schedule import alpha_sigma
 from galaxygen.diffusion.vdm import VDM
+from galaxygen.learn.receptive import exact_halo
 from galaxygen.progress import progress
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -117,7 +118,7 @@ def _tiled_eps(model: VDM, cond: torch.Tensor, params: torch.Tensor | None, tile
 
 @torch.no_grad()
 def sample_box(model: VDM, cond: torch.Tensor, params: torch.Tensor | None, *, samples: int, seed: int,
-               steps: int, batch: int = 1, tile: int | None = None, halo: int = 0, slice_axis: int = 2,
+               steps: int, batch: int = 1, tile: int | None = None, halo: int | None = None, slice_axis: int = 2,
                desc: str = "sampling") -> torch.Tensor:
     """`samples` draws of the transformed galaxy field of one whole periodic box.
 
@@ -131,7 +132,8 @@ def sample_box(model: VDM, cond: torch.Tensor, params: torch.Tensor | None, *, s
     batch : 3-D: samples denoised together; 2-D: slices per network call.
     tile, halo : 3-D only: evaluate ε̂ by the shared tiled inference (`galaxygen.learn.infer`)
         with tiles of side `tile` and `halo` voxels of periodic context (multiples of the U-Net's
-        down-sampling factor); None: the whole box at once (exact, the U-Net pads circularly).
+        down-sampling factor, to which `halo` is rounded up; halo None: the U-Net's receptive
+        radius); tile None: the whole box at once (exact, the U-Net pads circularly).
     slice_axis : 2-D only: the box is cut into N slices normal to this axis, each sampled
         independently (no coherence between neighbouring slices).
 
@@ -153,7 +155,8 @@ def sample_box(model: VDM, cond: torch.Tensor, params: torch.Tensor | None, *, s
                 pp = None if params is None else params.expand(len(ks), -1)
                 eps_fn = lambda z, g, cc=cc, pp=pp: model.eps(z, g, cc, pp)  # noqa: E731
             else:
-                eps_fn = _tiled_eps(model, cond, params, tile, halo, batch)
+                h = exact_halo(model.net.receptive_radius if halo is None else halo, model.net.multiple)
+                eps_fn = _tiled_eps(model, cond, params, tile, h, batch)
             x = ancestral_sample(model, (len(ks), 1, *n), steps=steps, generator=gens, eps_fn=eps_fn,
                                  device=device, desc=f"{desc} {ks[0]}-{ks[-1]}")
             out[ks[0]:ks[-1] + 1] = x[:, 0]

@@ -61,21 +61,24 @@ class SampleConfig:
     """Ancestral sampling at prediction time.
 
     steps : T (Ono et al. arXiv:2403.10648: 250). batch : 3-D samples / 2-D slices per network call.
-    tile, halo : 3-D whole boxes by tiled inference [voxels] (tile null: the whole box at once).
+    tile, halo : 3-D whole boxes by tiled inference [voxels] (tile null: the whole box at once, exact);
+        halo null: the U-Net's receptive radius (`UNet.receptive_radius`) rounded up to its
+        down-sampling factor; GroupNorm statistics are per window, so tiles only approximate the
+        whole-box pass, and a window (tile + 2 halo) reaching the box side runs the whole box.
     mean : also write ``<name>_mean.h5`` (mean of the sampled counts).
     """
 
     steps: int = 250
     batch: int = 4
     tile: int | None = None
-    halo: int = 16
+    halo: int | None = None
     mean: bool = False
 
     def __post_init__(self) -> None:
         require(self.steps >= 1, f"sample.steps: expected >= 1, got {self.steps}")
         require(self.batch >= 1, f"sample.batch: expected >= 1, got {self.batch}")
         require(self.tile is None or self.tile >= 1, "sample.tile: expected >= 1 voxel or null")
-        require(self.halo >= 0, f"sample.halo: expected >= 0 voxels, got {self.halo}")
+        require(self.halo is None or self.halo >= 0, f"sample.halo: expected >= 0 voxels or null, got {self.halo}")
 
 
 @dataclass(frozen=True)
@@ -261,16 +264,18 @@ def load_run(run_dir: Path, device: torch.device) -> tuple[VDMTaskConfig, dict[s
 
 def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int = 1, seed: int = 0,
             device: str = "auto", overwrite: bool = False, tile: int | None = None, batch: int | None = None,
-            steps: int | None = None, mean: bool | None = None) -> list[Path]:
+            steps: int | None = None, mean: bool | None = None, halo: int | None = None) -> list[Path]:
     """Write `samples` sampled prediction boxes per input box (and the mean if asked); see module doc."""
     from galaxygen.device import resolve_device
 
     if samples < 1:
         raise GalaxygenError(f"--samples: expected >= 1, got {samples}")
+    if halo is not None and halo < 0:
+        raise GalaxygenError(f"--halo: expected >= 0 voxels, got {halo}")
     dev = resolve_device(device)
     cfg, saved, model = load_run(Path(run_dir), dev)
     scfg = replace(cfg.sample, **{k: v for k, v in (("tile", tile), ("batch", batch), ("steps", steps),
-                                                    ("mean", mean)) if v is not None})
+                                                    ("mean", mean), ("halo", halo)) if v is not None})
     dm_tr = Transform.from_dict(saved["dm"])
     galaxies = CountTransform(**saved["galaxies"])
     ptr = ParamTransform.from_dict(saved["params"])

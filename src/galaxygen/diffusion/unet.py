@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from galaxygen.learn.receptive import chain_radius
+
 
 def _conv(dim: int, cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Module:
     cls = nn.Conv3d if dim == 3 else nn.Conv2d
@@ -65,6 +67,23 @@ class ResBlock(nn.Module):
         h = self.norm2(h) * (1 + scale) + shift
         h = self.conv2(self.drop(F.silu(h)))
         return self.skip(x) + h
+
+
+def unet_radius(levels: int, blocks: int, mid: int = 2) -> int:
+    """Receptive radius [voxels] of the U-Net's convolutions (conv_in, the ResBlocks' two 3-wide
+    convolutions, stride-2 down-sampling, nearest up-sampling + 3-wide conv, conv_out).
+
+    GroupNorm normalises by statistics over the whole input, so an output voxel also depends on
+    every input voxel through them: a tiled pass with this halo differs from the whole-box pass
+    only by the per-window statistics (it is exact for the network without normalisation).
+    """
+    chain: list[tuple[str, int]] = [("conv", 1)]
+    for level in range(levels):
+        chain += [("conv", 2)] * blocks + ([("down", 1)] if level < levels - 1 else [])
+    chain += [("conv", 2)] * mid
+    for level in reversed(range(levels)):
+        chain += [("conv", 2)] * (blocks + 1) + ([("up", 2), ("conv", 1)] if level > 0 else [])
+    return chain_radius(chain + [("conv", 1)])
 
 
 class UNet(nn.Module):
@@ -131,6 +150,7 @@ class UNet(nn.Module):
         self.conv_out = _conv(dim, c, out_channels)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
+        self.receptive_radius = unet_radius(self.levels, blocks, len(self.mid))
 
     @property
     def multiple(self) -> int:

@@ -5,6 +5,10 @@ periodic field. Tiled inference cuts cubes of side ``tile + 2 halo`` out of the 
 runs the network on batches of them and keeps each cube's central ``tile``; when the halo covers
 the network's receptive field and tile starts fall on the network's down-sampling lattice
 (multiples of ``align``), the stitched result equals the single pass whatever the tile size.
+The exact halo is the network's receptive radius rounded up to ``align``
+(:func:`galaxygen.learn.receptive.exact_halo`), the default of the configs. When one window
+(``tile + 2 halo``) would be at least as large as the box, the whole box is run in one pass
+instead: exact (the network pads periodically) and no larger.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ def predict_tiled(fn: Callable[[torch.Tensor], torch.Tensor], volume: torch.Tens
         Side of the central cube kept from each window [voxels]; clipped to N.
     halo : int
         Context on each side [voxels]; at least the network's receptive radius for exactness.
+        When ``tile + 2 halo`` reaches every side of the box, `fn` runs once on the whole box.
     batch : int
         Windows per call of `fn`.
     align : int
@@ -83,6 +88,13 @@ def predict_tiled(fn: Callable[[torch.Tensor], torch.Tensor], volume: torch.Tens
                           f"must be multiples of the network's down-sampling factor {align}")
     device = torch.device(device) if device is not None else vol.device
     dims = vol.shape[1:]
+    if all(tile + 2 * halo >= n for n in dims):  # one window would hold the whole box: one pass on it
+        with torch.no_grad():
+            res = fn(vol[None].to(device))
+        if res.shape[0] != 1 or tuple(res.shape[2:]) != tuple(dims):
+            raise ConfigError(f"predict_tiled: fn returned shape {tuple(res.shape)}, expected "
+                              f"(1, C, {', '.join(map(str, dims))})")
+        return res[0].to(out_device)
     tile_per_axis = [min(tile, n) for n in dims]
     side = [t + 2 * halo for t in tile_per_axis]
     if len(set(side)) != 1:

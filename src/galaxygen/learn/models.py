@@ -12,6 +12,7 @@ from galaxygen.errors import ConfigError
 from galaxygen.learn.blocks import ACTIVATIONS, NORMS
 from galaxygen.learn.inception import Inception
 from galaxygen.learn.r2unet import R2UNet
+from galaxygen.learn.receptive import exact_halo
 from galaxygen.learn.unet import UNet
 
 MODELS: dict[str, type[nn.Module]] = {"inception": Inception, "r2unet": R2UNet, "unet": UNet}
@@ -59,6 +60,5 @@ def build_model(cfg: ModelConfig, in_channels: int, out_channels: int) -> nn.Mod
 
 def halo_for(model: nn.Module, requested: int | None = None) -> int:
     """Tile halo [voxels]: `requested` (or the model's receptive radius), rounded up to ``align``."""
-    align = int(getattr(model, "align", 1))
     h = int(getattr(model, "receptive_radius", 0)) if requested is None else int(requested)
-    return -(-h // align) * align
+    return exact_halo(h, int(getattr(model, "align", 1)))

@@ -48,8 +48,12 @@ def _regressor_default() -> PhaseConfig:
 
 @dataclass(frozen=True)
 class InferConfig:
-    """Tiled inference: tile side and halo [voxels] (halo None: the network's receptive radius,
-    rounded up to its down-sampling factor), windows per forward pass."""
+    """Tiled inference: tile side and halo [voxels], windows per forward pass.
+
+    halo None (the default): each network's receptive radius rounded up to its down-sampling
+    factor, so the prediction equals one whole-box pass whatever the tile (to float rounding); a
+    number forces that halo (rounded up likewise), which is faster and approximate when smaller.
+    """
 
     tile: int = 64
     halo: int | None = None

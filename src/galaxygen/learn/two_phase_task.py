@@ -171,11 +171,12 @@ def network_outputs(cfg: TwoPhaseConfig, transform: Transform, models: dict[str,
 
 def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int = 1, seed: int = 0,
             device: str = "auto", overwrite: bool = False, tile: int | None = None,
-            batch: int | None = None, counts: str | None = None) -> list[Path]:
+            batch: int | None = None, counts: str | None = None, halo: int | None = None) -> list[Path]:
     """Write one prediction box per input box (``samples`` Poisson realisations when counts='poisson').
 
-    `counts` ('round', 'total' or 'poisson', see `combine`) replaces the run config's choice; `tile` and `batch` its
-    ``infer`` settings. Sample k of a box draws from ``numpy.random.default_rng([seed, k])``.
+    `counts` ('round', 'total' or 'poisson', see `combine`) replaces the run config's choice; `tile`, `halo` and
+    `batch` its ``infer`` settings (halo None there: exact, the networks' receptive radii). Sample k of a box
+    draws from ``numpy.random.default_rng([seed, k])``.
     """
     from dataclasses import replace
 
@@ -183,6 +184,8 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
     from galaxygen.device import resolve_device
     from galaxygen.io import check_writable
 
+    if halo is not None and halo < 0:
+        raise GalaxygenError(f"--halo: expected >= 0 voxels, got {halo}")
     dev = resolve_device(device)
     cfg, transform, models = load_run(Path(run_dir), dev)
     if samples < 1:
@@ -193,7 +196,8 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
     if samples > 1 and counts != "poisson":
         raise GalaxygenError("--samples > 1 needs Poisson counts (rounded counts are deterministic): "
                              "pass --counts poisson")
-    infer_cfg = replace(cfg.infer, **{k: v for k, v in (("tile", tile), ("batch", batch)) if v is not None})
+    infer_cfg = replace(cfg.infer, **{k: v for k, v in (("tile", tile), ("halo", halo), ("batch", batch))
+                                      if v is not None})
     split = json.loads((Path(run_dir) / "split.json").read_text())
     trained_on = split.get("trained_on", [])
     label = "two-phase:" + "+".join(getattr(cfg, p).model.name for p in cfg.phases)

@@ -15,6 +15,7 @@ from torch import nn
 
 from galaxygen.errors import ConfigError
 from galaxygen.learn.blocks import ConvBlock, conv
+from galaxygen.learn.receptive import chain_radius
 
 
 class UNet(nn.Module):
@@ -47,11 +48,12 @@ class UNet(nn.Module):
             self.up.append(nn.ConvTranspose3d(widths[l + 1], widths[l], 2, stride=2))
             self.dec.append(make(2 * widths[l], widths[l]))
         self.head = conv(widths[0], out_channels, 1)
-        r = self.bottom.radius * 2 ** depth
-        for l in range(depth):
-            # encoder block, pooling cell, transposed-conv cell, decoder block at level l
-            r += (self.enc[l].radius + 1 + 1 + self.dec[depth - 1 - l].radius) * 2 ** l
-        self.receptive_radius = r
+        # encoder blocks and 2x pooling down, the bottom block, 2x transposed convolutions and decoder
+        # blocks up (the 1x1 head adds nothing): r_bottom 2^depth + sum_l (r_enc + r_dec + 1) 2^l
+        chain = [layer for enc in self.enc for layer in (("conv", enc.radius), ("pool", 2))]
+        chain.append(("conv", self.bottom.radius))
+        chain += [layer for dec in self.dec for layer in (("up", 2), ("conv", dec.radius))]
+        self.receptive_radius = chain_radius(chain)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if any(n % self.align for n in x.shape[2:]):
