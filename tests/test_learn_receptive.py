@@ -177,7 +177,7 @@ def test_predict_refuses_a_negative_halo(tmp_path, capsys):
     (run / "config.json").write_text('{"task": "two_phase"}')
     write_box(tmp_path / "CV_0.h5", learnable_box())
     capsys.readouterr()
-    assert main(["predict", str(run), str(tmp_path / "CV_0.h5"), "--out", str(tmp_path / "pred"),
+    assert main(["-q", "predict", str(run), str(tmp_path / "CV_0.h5"), "--out", str(tmp_path / "pred"),
                  "--halo", "-1"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--halo" in err

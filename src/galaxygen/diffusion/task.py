@@ -216,7 +216,7 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
                "train_boxes": [r.name for r in split.train], "validation_boxes": [r.name for r in split.validation],
                "condition_params": list(params.names), "vdm": trainer.fit()}
     g0, g1 = trainer.eval_model().schedule.endpoints()
-    summary["gamma"] = [float(g0), float(g1)]
+    summary["gamma"] = [float(g0.detach()), float(g1.detach())]
     if info.is_main:
         write_json(run_dir / "summary.json", summary, overwrite=True)
     D.barrier()
