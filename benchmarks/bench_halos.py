@@ -61,9 +61,9 @@ def clustered(n_side: int, rng: np.random.Generator, frac: float = 0.5, c: float
 
 
 def cola_particles(n_side: int, steps: int) -> tuple[np.ndarray, float]:
-    from galaxygen.universe.cosmology import Cosmology
-    from galaxygen.universe.ics import initial_conditions
-    from galaxygen.universe.nbody import run_cola
+    from galaxygen.cosmology.linear import Cosmology
+    from galaxygen.sources.universe.ics import initial_conditions
+    from galaxygen.sources.universe.nbody import run_cola
 
     cosmo = Cosmology()
     ics = initial_conditions(cosmo, n_side, BOX, 1, device="cpu", method="eh")
@@ -77,7 +77,7 @@ def child(path: str, what: str) -> None:
     n_side = round(len(pos) ** (1 / 3))
     ll = 0.2 * BOX / n_side
     if what == "galaxygen":
-        from galaxygen.universe.fof import find_halos, fof_labels
+        from galaxygen.halos.fof import find_halos, fof_labels
 
         warm = np.random.default_rng(0).uniform(0, BOX, size=(4096, 3)).astype(np.float32)
         find_halos(warm, BOX, 1.0, min_members=2)  # compile / load the kernels
@@ -115,7 +115,7 @@ def run_child(path: Path, what: str) -> dict:
 
 
 def bench_simulate(n_side: int, cola_steps: int, pm_steps: int) -> dict:
-    from galaxygen.universe.suite import SimulateConfig, simulate_suite
+    from galaxygen.sources.universe.suite import SimulateConfig, simulate_suite
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = SimulateConfig(boxes=1, particles=n_side, cola_steps=cola_steps, pm_steps=pm_steps,

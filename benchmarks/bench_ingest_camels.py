@@ -38,7 +38,7 @@ def _status_kib(key: str) -> int:
 
 def _ingest(root: str, out: str, grid: int, velocities: bool, queue) -> None:
     import galaxygen.mesh  # noqa: F401  (imports torch and numba: count them in the baseline)
-    from galaxygen.ingest.camels import CamelsIngestConfig, ingest_camels
+    from galaxygen.sources.camels.camels import CamelsIngestConfig, ingest_camels
 
     before = _status_kib("VmRSS")
     t = time.perf_counter()

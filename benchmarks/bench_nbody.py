@@ -46,9 +46,9 @@ def child(args) -> None:
     import torch
 
     from galaxygen.mesh import paint
-    from galaxygen.universe.cosmology import Cosmology
-    from galaxygen.universe.ics import initial_conditions
-    from galaxygen.universe.nbody import run_cola, run_pm
+    from galaxygen.cosmology.linear import Cosmology
+    from galaxygen.sources.universe.ics import initial_conditions
+    from galaxygen.sources.universe.nbody import run_cola, run_pm
 
     if args.threads:
         torch.set_num_threads(args.threads)

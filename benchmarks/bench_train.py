@@ -57,8 +57,8 @@ def network_throughput(name: str, width: int, depth: int, crop: int, pad: int, b
     """Train steps of one network on random crops in a fresh process: voxels/s and peak memory."""
     code = f"""
 import json, resource, time, torch
-from galaxygen.learn.models import ModelConfig, build_model
-from galaxygen.learn.losses import weighted_ce
+from galaxygen.models.two_phase.networks import ModelConfig, build_model
+from galaxygen.models.two_phase.losses import weighted_ce
 dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 torch.manual_seed(0)
 m = build_model(ModelConfig(name={name!r}, width={width}, depth={depth}), 1, 1).to(dev)
@@ -109,8 +109,8 @@ def mask_metrics(run: Path, test, target_recall: float) -> dict | None:
     import torch
 
     from galaxygen.box import read_box
-    from galaxygen.learn.two_phase import threshold_for_recall
-    from galaxygen.learn.two_phase_task import load_run, network_outputs
+    from galaxygen.models.two_phase.phases import threshold_for_recall
+    from galaxygen.models.two_phase.task import load_run, network_outputs
 
     cfg, transform, models = load_run(run, torch.device("cpu"))
     if "classifier" not in models:
@@ -133,7 +133,7 @@ def mask_metrics(run: Path, test, target_recall: float) -> dict | None:
 def dm_ranking(test, target_recall: float) -> float:
     """The trivial peer: voxels ranked by their DM particle count, precision at `target_recall`."""
     from galaxygen.box import read_box
-    from galaxygen.learn.two_phase import threshold_for_recall
+    from galaxygen.models.two_phase.phases import threshold_for_recall
 
     boxes = [read_box(p, catalogs=False) for p in test]
     dm = np.concatenate([b.dm.ravel() for b in boxes])
@@ -146,7 +146,7 @@ def surrogate_limit(paths, target_recall: float, realisations: int = 50) -> dict
 
     The surrogate galaxies are random draws given the halos (Bernoulli centrals, Poisson
     satellites), so ranking voxels by P(voxel occupied), computed by Monte Carlo on a box's halo
-    catalogue with `galaxygen.universe.galaxies.occupied_probability`, is the best classifier *if the
+    catalogue with `galaxygen.sources.universe.surrogate.occupied_probability`, is the best classifier *if the
     truth were drawn on those halos*: ``precision_mean`` is its expected precision at
     `target_recall`. The box stores the halos of the cheap COLA run (the network's input run), but
     its truth was drawn on the PM run's halos, so the same ranking (ties broken by DM count) is also
@@ -155,8 +155,8 @@ def surrogate_limit(paths, target_recall: float, realisations: int = 50) -> dict
     surrogate box (e.g. CAMELS).
     """
     from galaxygen.box import read_box
-    from galaxygen.learn.two_phase import threshold_for_recall
-    from galaxygen.universe.galaxies import VARIANTS, best_precision_at_recall, occupied_probability
+    from galaxygen.models.two_phase.phases import threshold_for_recall
+    from galaxygen.sources.universe.surrogate import VARIANTS, best_precision_at_recall, occupied_probability
 
     expected, realised, coverage = {}, {}, {}
     for path in paths:
@@ -199,7 +199,7 @@ def main() -> int:
 
     from galaxygen.box import Box, list_boxes, read_box, write_box
     from galaxygen.config import apply_overrides, load_yaml
-    from galaxygen.learn.tasks import predict, train
+    from galaxygen.models.registry import predict, train
     from galaxygen.stats.classification import pooled
 
     work = args.work

@@ -103,7 +103,7 @@ def main() -> int:
 
     from galaxygen.box import list_boxes, read_box
     from galaxygen.config import apply_overrides, load_yaml
-    from galaxygen.learn.tasks import predict, train
+    from galaxygen.models.registry import predict, train
 
     work = args.work
     work.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ def hod_box(model, rng: np.random.Generator, *, name: str, n_halos: int = 3000,
             with_host: bool = True):
     """A Box whose galaxies are one realisation of `model` in its halos (NGP-painted counts)."""
     from galaxygen.box import Box
-    from galaxygen.hod.populate import populate
+    from galaxygen.models.hod.populate import populate
 
     halos = halo_catalogue(rng, n_halos, box_size, members=members)
     cat = populate(model, halos, box_size, rng)

@@ -72,8 +72,8 @@ def ddp_worker(rank: int, world: int, port: int, config: dict, boxes: str, run_d
     torch.set_num_threads(1)
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port), GALAXYGEN_NO_PROGRESS="1")
-    from galaxygen.learn import distributed as D
-    from galaxygen.learn.tasks import train
+    from galaxygen.training import distributed as D
+    from galaxygen.models.registry import train
 
     try:
         train(config, boxes, run_dir)

@@ -9,7 +9,7 @@ import pytest
 
 from galaxygen.config import PACKAGED_CONFIGS, apply_overrides, load_yaml, parse_yaml
 from galaxygen.errors import ConfigError
-from galaxygen.learn.two_phase_task import parse_config
+from galaxygen.models.two_phase.task import parse_config
 
 
 def test_yaml_12_floats_load_as_numbers_from_files_and_overrides(tmp_path):
@@ -68,7 +68,7 @@ def test_error_from_a_file_names_the_file_then_the_key():
 
 def test_missing_required_key_is_named():
     from galaxygen.config import from_dict
-    from galaxygen.ingest.camels import CamelsIngestConfig
+    from galaxygen.sources.camels.camels import CamelsIngestConfig
 
     with pytest.raises(ConfigError, match=r"^config: missing key\(s\) \['suite'\]$"):
         from_dict(CamelsIngestConfig, {"grid": 64})

@@ -13,8 +13,8 @@ from evaluate_helpers import as_prediction, clustered_truth, write_set
 from hod_helpers import halo_masses, hod_box
 from galaxygen.box import read_box, write_box
 from galaxygen.cli import main
-from galaxygen.hod.fit import fit_occupation
-from galaxygen.hod.models import make_model
+from galaxygen.models.hod.fit import fit_occupation
+from galaxygen.models.hod.occupation import make_model
 
 
 @pytest.fixture
@@ -120,8 +120,8 @@ def test_empty_prediction_box_is_flagged_when_written(make_box, warnings_log):
 def test_sampler_returning_empty_fields_is_said(box_dir, tmp_path, monkeypatch, capsys):
     import torch
 
-    from galaxygen.diffusion import task as vdm_task
-    from galaxygen.learn.tasks import train
+    from galaxygen.models.vdm import task as vdm_task
+    from galaxygen.models.registry import train
 
     config = {"task": "vdm", "device": "cpu", "seed": 1,
               "data": {"crop": 16, "pad": 0, "focus": 0.0, "validation": 0.25},

@@ -7,7 +7,7 @@ import re
 
 
 from galaxygen.cli import main
-from galaxygen.demo import STAGES, SUBDIRS
+from galaxygen.pipelines.demo import STAGES, SUBDIRS
 from galaxygen.outputs import written_by
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -60,7 +60,7 @@ def test_demo_refuses_to_clear_a_foreign_folder(tmp_path, capsys):
 
 
 def test_parallel_jobs_one_per_core_on_cpu_at_most_one_per_job():
-    from galaxygen.demo import parallel_jobs
+    from galaxygen.pipelines.demo import parallel_jobs
 
     assert parallel_jobs("cpu", 2, cpus=2) == 2
     assert parallel_jobs("cpu", 2, cpus=1) == 1

@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
-from galaxygen.diffusion.sampler import ancestral_sample, sample_box, sample_seed
-from galaxygen.diffusion.schedule import LinearSchedule, MonotoneNetSchedule, alpha_sigma
-from galaxygen.diffusion.unet import UNet
-from galaxygen.diffusion.vdm import VDM, VDMConfig
+from galaxygen.models.vdm.sampler import ancestral_sample, sample_box, sample_seed
+from galaxygen.models.vdm.schedule import LinearSchedule, MonotoneNetSchedule, alpha_sigma
+from galaxygen.models.vdm.unet import UNet
+from galaxygen.models.vdm.vdm import VDM, VDMConfig
 
 LN2 = math.log(2.0)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from galaxygen.box import read_box
-from galaxygen.diffusion.transform import CountTransform, ParamTransform, auto_param_names, fit_count_transform
+from galaxygen.models.vdm.transform import CountTransform, ParamTransform, auto_param_names, fit_count_transform
 from galaxygen.errors import ConfigError
 
 
@@ -101,10 +101,10 @@ def test_vdm_3d_end_to_end_cli(box_dir, tmp_path):
 
 
 def test_vdm_2d_end_to_end_and_save_load_same_samples(box_dir, tmp_path):
-    from galaxygen.diffusion.sampler import sample_box
-    from galaxygen.diffusion.task import load_run
-    from galaxygen.learn.data import Transform
-    from galaxygen.learn.tasks import predict, train
+    from galaxygen.models.vdm.sampler import sample_box
+    from galaxygen.models.vdm.task import load_run
+    from galaxygen.training.data import Transform
+    from galaxygen.models.registry import predict, train
 
     summary = train(_config(2), box_dir, tmp_path / "run")
     assert summary["task"] == "vdm" and summary["vdm"]["steps"] == 3
@@ -124,7 +124,7 @@ def test_vdm_2d_end_to_end_and_save_load_same_samples(box_dir, tmp_path):
 
 
 def test_vdm_config_errors_name_the_key(box_dir, tmp_path):
-    from galaxygen.learn.tasks import train
+    from galaxygen.models.registry import train
 
     bad = _config(3)
     bad["data"]["pad"] = 4

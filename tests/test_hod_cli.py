@@ -10,7 +10,7 @@ from hod_helpers import hod_box, ngp_counts
 
 from galaxygen.box import read_box, write_box
 from galaxygen.cli import main
-from galaxygen.hod.models import make_model
+from galaxygen.models.hod.occupation import make_model
 
 TRUE = {"log10_m_min": 11.8, "log10_m1": 12.6, "alpha": 0.9}
 
@@ -40,7 +40,7 @@ def test_fit_writes_hod_json_with_parameters_and_errors(boxes, capsys):
     train = [read_box(boxes / "train" / f"CV_{i}.h5") for i in range(2)]
     n_gal = sum(len(b.galaxy_catalog["pos"]) for b in train)
     vol = sum(b.box_size ** 3 for b in train)
-    assert fit["format"] == "galaxygen.hod" and fit["model"] == "seed3" and fit["method"] == "likelihood"
+    assert fit["format"] == "galaxygen.models.hod" and fit["model"] == "seed3" and fit["method"] == "likelihood"
     assert fit["number_density"] == pytest.approx(n_gal / vol, rel=1e-12)
     assert fit["expected_number_density"] == pytest.approx(fit["number_density"], rel=5e-3)
     assert fit["trained_on"] == "truth" and [b["name"] for b in fit["boxes"]] == ["CV_0", "CV_1"]
@@ -106,7 +106,7 @@ def test_populated_number_density_matches_target(boxes, tmp_path):
 
 
 def test_pk_method_lowers_chi2_from_the_likelihood_start(boxes):
-    from galaxygen.hod.fit_pk import model_power, pk_data
+    from galaxygen.models.hod.fit_pk import model_power, pk_data
 
     _, fit = _fit(boxes, "central-satellite", "--method", "pk")
     assert fit["method"] == "pk" and fit["details"]["k_max"] == 1.0
@@ -140,7 +140,7 @@ def test_box_without_halos_is_a_clear_error(boxes, make_box, tmp_path, capsys):
 
 def test_hod_json_round_trip_and_bad_files(boxes, tmp_path):
     from galaxygen.errors import GalaxygenError
-    from galaxygen.hod.pipeline import read_fit, write_fit
+    from galaxygen.models.hod.task import read_fit, write_fit
 
     fit_path = boxes / "seed3.json"
     if not fit_path.exists():

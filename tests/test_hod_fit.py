@@ -7,9 +7,9 @@ import pytest
 from hod_helpers import halo_catalogue, halo_masses, hod_box
 
 from galaxygen.errors import BoxFormatError, GalaxygenError
-from galaxygen.hod.fit import fit_occupation
-from galaxygen.hod.matching import box_occupation, match_nearest
-from galaxygen.hod.models import make_model
+from galaxygen.models.hod.fit import fit_occupation
+from galaxygen.models.hod.matching import box_occupation, match_nearest
+from galaxygen.models.hod.occupation import make_model
 
 TRUTH = {
     "seed3": {"log10_m_min": 12.0, "log10_m1": 12.8, "alpha": 0.9},
@@ -37,7 +37,7 @@ def test_fit_recovers_known_parameters(name):
         assert err > 0
         assert abs(res.params[k] - true) < 3 * err, (k, res.params[k], true, err)
     # M_min is the one the density gives for the fitted other parameters
-    from galaxygen.hod.fit import solve_log_m_min
+    from galaxygen.models.hod.fit import solve_log_m_min
 
     others = {k: v for k, v in res.params.items() if k != "log10_m_min"}
     t = solve_log_m_min(name, others, mass, float(n_gal.sum()))
@@ -130,7 +130,7 @@ def test_box_without_halos_names_what_is_missing(make_box):
     ("zheng07", {"sigma_log_m": 0.25, "log10_m0": 11.3, "log10_m1": 13.0, "alpha": 1.0}),
 ])
 def test_m_min_from_density_is_exact_to_half_a_percent(name, params):
-    from galaxygen.hod.fit import solve_log_m_min
+    from galaxygen.models.hod.fit import solve_log_m_min
 
     rng = np.random.default_rng(31)
     mass = halo_masses(rng, 20000)
@@ -152,7 +152,7 @@ def test_m_min_agrees_with_pylians_hod(monkeypatch):
     """Pylians' HOD_library.hod_fast (central + satellites) finds M_min for given M1, α and density
     by bisection; ours must give the same expected density and the same threshold."""
     HOD_library = pytest.importorskip("HOD_library")
-    from galaxygen.hod.fit import solve_log_m_min
+    from galaxygen.models.hod.fit import solve_log_m_min
 
     # HOD_library calls random.sample on a numpy array, which Python >= 3.11 refuses
     monkeypatch.setattr(HOD_library.random, "sample", lambda pop, k: list(np.asarray(pop)[:k]))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from galaxygen.errors import ConfigError
-from galaxygen.hod.models import MODELS, make_model
-from galaxygen.hod.populate import duffy08_concentration, nfw_radius, populate, r200c
+from galaxygen.models.hod.occupation import MODELS, make_model
+from galaxygen.models.hod.populate import duffy08_concentration, nfw_radius, populate, r200c
 
 MASS = np.array([1e10, 5e11, 1e12 - 1.0, 1e12 + 1e6, 3e12, 1e13, 1e14, 7e14])
 
@@ -155,7 +155,7 @@ def test_placement_centrals_at_centre_satellites_on_members_or_nfw():
 
 
 def test_member_choice_distinct_when_possible():
-    from galaxygen.hod.populate import member_choice
+    from galaxygen.models.hod.populate import member_choice
 
     offset = np.array([0, 5, 5, 8, 20])          # halo sizes 5, 0, 3, 12
     host = np.array([3, 0, 0, 2, 3, 2, 2, 2, 1, 3, 0, 0, 0, 3])  # 5, 1, 4, 4 satellites
@@ -178,7 +178,7 @@ def test_member_choice_distinct_when_possible():
 
 
 def test_empty_population_is_a_valid_prediction_said_out_loud(make_box, caplog):
-    from galaxygen.hod.populate import populate_box
+    from galaxygen.models.hod.populate import populate_box
 
     box = make_box(name="E_0")
     model = make_model("zheng07", {"log10_m_min": 16.0, "sigma_log_m": 0.1, "log10_m0": 11.0,

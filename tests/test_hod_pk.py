@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hod_helpers import halo_catalogue
 
-from galaxygen.hod.fit_pk import model_power, ngp_voxel, pk_data, reduced_grid
-from galaxygen.hod.models import make_model
+from galaxygen.models.hod.fit_pk import model_power, ngp_voxel, pk_data, reduced_grid
+from galaxygen.models.hod.occupation import make_model
 
 
 @pytest.mark.parametrize("name,params", [

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ingest_helpers import PARAM_HEADER, write_camels_tree  # noqa: E402
 
 from galaxygen.box import read_box  # noqa: E402
-from galaxygen.ingest.camels import CamelsIngestConfig, ingest_camels  # noqa: E402
+from galaxygen.sources.camels.camels import CamelsIngestConfig, ingest_camels  # noqa: E402
 
 GRID = 16
 
@@ -125,7 +125,7 @@ def test_resume_and_overwrite(tmp_path):
 
 
 def test_fof_fallback_without_twin_catalogue(tmp_path):
-    pytest.importorskip("galaxygen.universe.fof")
+    pytest.importorskip("galaxygen.halos.fof")
     import h5py
 
     # clump 100 particles tightly around each twin halo centre so that FoF finds them
@@ -179,7 +179,7 @@ def test_per_simulation_params_file_is_found(tmp_path, layout):
 
 def test_no_params_file_takes_omega_m_from_the_header_and_warns(tmp_path, caplog):
     truth = write_camels_tree(tmp_path / "camels", set_name="LH", indices=(3, 4), params="none")
-    with caplog.at_level("WARNING", logger="galaxygen.ingest.camels"):
+    with caplog.at_level("WARNING", logger="galaxygen.sources.camels.camels"):
         report = ingest_camels(tmp_path / "camels", tmp_path / "out", _cfg(set_name="LH"))
     assert report.ok and report.written == ["LH_3", "LH_4"], report.failed
     for name, t in truth.items():

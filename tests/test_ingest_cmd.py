@@ -8,7 +8,7 @@ import pytest
 from galaxygen.box import read_box
 from galaxygen.cli import main
 from galaxygen.errors import GalaxygenError
-from galaxygen.ingest.cmd import CmdIngestConfig, ingest_cmd
+from galaxygen.sources.camels.cmd import CmdIngestConfig, ingest_cmd
 
 RHO_CRIT = 2.77536627e11   # (Msun/h) / (Mpc/h)^3
 N, L, NP = 16, 25.0, 256

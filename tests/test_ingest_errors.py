@@ -14,7 +14,7 @@ from ingest_helpers import write_camels_tree  # noqa: E402
 
 from galaxygen.cli import main  # noqa: E402
 from galaxygen.errors import GalaxygenError  # noqa: E402
-from galaxygen.ingest.camels import CamelsIngestConfig, ingest_camels  # noqa: E402
+from galaxygen.sources.camels.camels import CamelsIngestConfig, ingest_camels  # noqa: E402
 
 L = "L25n256"
 
@@ -110,7 +110,7 @@ def test_missing_params_file_and_empty_root(tmp_path, capsys):
 
 
 def test_sims_option_parsing():
-    from galaxygen.ingest.runner import parse_index_list
+    from galaxygen.sources.camels.runner import parse_index_list
 
     assert parse_index_list("0-3,7, 9") == (0, 1, 2, 3, 7, 9)
     assert parse_index_list("0-26") == tuple(range(27))

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ingest_helpers import PARAM_HEADER, sim_params, write_params_file  # noqa: E402
 
 from galaxygen.errors import GalaxygenError  # noqa: E402
-from galaxygen.ingest.params import (CAMELS_COLUMNS, CMD_COLUMNS, find_params_file, params_for,  # noqa: E402
+from galaxygen.sources.camels.params import (CAMELS_COLUMNS, CMD_COLUMNS, find_params_file, params_for,  # noqa: E402
                                      parse_params)
 
 
@@ -76,7 +76,7 @@ def test_found_in_suite_tree_but_not_the_twins(tmp_path):
 
 
 def test_per_simulation_file_formats(tmp_path):
-    from galaxygen.ingest.params import read_sim_params
+    from galaxygen.sources.camels.params import read_sim_params
 
     six = {"omega_m": 0.35, "sigma_8": 0.75, "a_sn1": 2.0, "a_agn1": 0.5, "a_sn2": 0.9, "a_agn2": 1.1}
     p = tmp_path / "CosmoAstro_params.txt"

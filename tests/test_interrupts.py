@@ -20,7 +20,7 @@ def _numba_interrupt():
 
 
 def test_ctrl_c_inside_a_numba_kernel_is_one_line_and_exit_code_130(tmp_path, monkeypatch, capsys):
-    from galaxygen.universe import suite
+    from galaxygen.sources.universe import suite
 
     def interrupted(out_dir, cfg):
         _numba_interrupt()
@@ -32,7 +32,7 @@ def test_ctrl_c_inside_a_numba_kernel_is_one_line_and_exit_code_130(tmp_path, mo
 
 
 def test_other_system_errors_still_surface(tmp_path, monkeypatch):
-    from galaxygen.universe import suite
+    from galaxygen.sources.universe import suite
 
     def broken(out_dir, cfg):
         raise SystemError("a real bug")

@@ -31,7 +31,7 @@ def _malicious_checkpoint(path, marker):
 
 def test_pickled_object_is_refused_and_nothing_runs(tmp_path):
     from galaxygen.errors import GalaxygenError
-    from galaxygen.learn.checkpoint import load_checkpoint
+    from galaxygen.training.checkpoint import load_checkpoint
 
     marker = tmp_path / "ran"
     path = _malicious_checkpoint(tmp_path / "evil.pt", marker)
@@ -46,7 +46,7 @@ def test_pickled_object_is_refused_and_nothing_runs(tmp_path):
 
 
 def test_rng_states_survive_a_weights_only_round_trip(tmp_path):
-    from galaxygen.learn.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+    from galaxygen.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 
     random.seed(1)
     np.random.seed(2)

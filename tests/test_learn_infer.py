@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from galaxygen.learn.infer import periodic_window, predict_tiled, tile_starts
-from galaxygen.learn.models import ModelConfig, build_model, halo_for
+from galaxygen.training.tiling import periodic_window, predict_tiled, tile_starts
+from galaxygen.models.two_phase.networks import ModelConfig, build_model, halo_for
 from learn_helpers import single_thread  # noqa: F401
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from galaxygen.learn.models import MODELS, ModelConfig, build_model
+from galaxygen.models.two_phase.networks import MODELS, ModelConfig, build_model
 from learn_helpers import single_thread  # noqa: F401
 
 TINY = {"inception": dict(width=4, depth=1), "unet": dict(width=4, depth=1), "r2unet": dict(width=4, depth=1, t=2)}

@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from galaxygen.learn.infer import predict_tiled
-from galaxygen.learn.models import ModelConfig, build_model, halo_for
-from galaxygen.learn.receptive import chain_radius, exact_halo
+from galaxygen.training.tiling import predict_tiled
+from galaxygen.models.two_phase.networks import ModelConfig, build_model, halo_for
+from galaxygen.training.receptive import chain_radius, exact_halo
 from learn_helpers import single_thread  # noqa: F401
 
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / "galaxygen" / "configs"
@@ -57,7 +57,7 @@ def test_small_regressor_radius_and_halo():
 
 @pytest.mark.parametrize("dim,mults,blocks,n", [(3, (1, 2), 1, 64), (2, (1, 2, 2), 1, 144)])
 def test_diffusion_unet_radius_is_exact(dim, mults, blocks, n):
-    from galaxygen.diffusion.unet import UNet
+    from galaxygen.models.vdm.unet import UNet
 
     torch.manual_seed(1)
     net = UNet(1, 1, dim=dim, cond_channels=1, width=4, mults=mults, blocks=blocks, groups=2).eval()
@@ -83,8 +83,8 @@ def _counting(model):
 
 @pytest.mark.parametrize("name,tiles,grid", [("unet", (4, 8), 32), ("inception", (3, 5), 16)])
 def test_default_halo_tiles_equal_the_whole_box(name, tiles, grid):
-    from galaxygen.learn.data import BoxData
-    from galaxygen.learn.two_phase import InferConfig, infer_box
+    from galaxygen.training.data import BoxData
+    from galaxygen.models.two_phase.phases import InferConfig, infer_box
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(name=name, width=4, depth=1), 2, 1).eval()
@@ -130,8 +130,8 @@ def test_shipped_configs_tile_exactly_by_default():
     import yaml
 
     from galaxygen.config import from_dict
-    from galaxygen.diffusion.task import VDMTaskConfig
-    from galaxygen.learn.two_phase import TwoPhaseConfig
+    from galaxygen.models.vdm.task import VDMTaskConfig
+    from galaxygen.models.two_phase.phases import TwoPhaseConfig
 
     for path in sorted(CONFIGS.glob("two-phase-*.yaml")):
         cfg = from_dict(TwoPhaseConfig, yaml.safe_load(path.read_text()))
@@ -146,7 +146,7 @@ def test_shipped_configs_tile_exactly_by_default():
 
 
 def test_total_counts_break_equal_remainders_by_voxel_index():
-    from galaxygen.learn.two_phase import combine, largest_remainder
+    from galaxygen.models.two_phase.phases import combine, largest_remainder
 
     rate = np.zeros((4, 4, 4))
     tied = [(3, 3, 3), (0, 2, 1), (2, 0, 0), (0, 0, 3), (1, 1, 1), (3, 0, 2)]  # six remainders of 0.5

@@ -12,7 +12,7 @@ from learn_helpers import learnable_box, single_thread, tiny_config, write_learn
 
 def _start_and_kill(tmp_path, monkeypatch):
     """A run started in tmp_path/a with relative --boxes, killed (Ctrl-C) after its first checkpoint."""
-    from galaxygen.learn import trainer
+    from galaxygen.training import trainer
 
     here = tmp_path / "a"
     write_learnable_boxes(here / "boxes", n=3)

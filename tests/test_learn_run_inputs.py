@@ -18,7 +18,7 @@ def run(tmp_path_factory):
     """A two-step classifier run on CV_0..CV_2 (16^3, 25 Mpc/h, z = 0)."""
     import torch
 
-    from galaxygen.learn.tasks import train
+    from galaxygen.models.registry import train
 
     d = tmp_path_factory.mktemp("run_inputs")
     boxes = write_learnable_boxes(d / "boxes", n=3)

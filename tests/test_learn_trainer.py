@@ -13,10 +13,10 @@ from learn_helpers import ddp_worker, single_thread, tiny_config, write_learnabl
 
 def _classifier_trainer(config, boxes, work_dir, resume):
     from galaxygen.config import from_dict
-    from galaxygen.learn.data import fit_transform, load_region, split_boxes
-    from galaxygen.learn.models import build_model
-    from galaxygen.learn.trainer import Trainer
-    from galaxygen.learn.two_phase import ClassifierTask, TwoPhaseConfig
+    from galaxygen.training.data import fit_transform, load_region, split_boxes
+    from galaxygen.models.two_phase.networks import build_model
+    from galaxygen.training.trainer import Trainer
+    from galaxygen.models.two_phase.phases import ClassifierTask, TwoPhaseConfig
     from galaxygen.box import list_boxes
 
     cfg = from_dict(TwoPhaseConfig, config)
@@ -68,8 +68,8 @@ def _free_port() -> int:
 def test_ddp_two_processes_match_one(tmp_path):
     import torch.multiprocessing as mp
 
-    from galaxygen.learn.checkpoint import load_checkpoint
-    from galaxygen.learn.tasks import train
+    from galaxygen.training.checkpoint import load_checkpoint
+    from galaxygen.models.registry import train
 
     boxes = write_learnable_boxes(tmp_path / "boxes", n=3)
     config = tiny_config(steps=4, batch=4, norm="none")  # CPU BatchNorm is per process: compare without it

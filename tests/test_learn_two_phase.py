@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from galaxygen.box import read_box
-from galaxygen.learn.losses import focal, poisson, weighted_ce, weighted_mse
+from galaxygen.models.two_phase.losses import focal, poisson, weighted_ce, weighted_mse
 from galaxygen.errors import ConfigError
-from galaxygen.learn.two_phase import combine, threshold_for_recall, voxel_scores
+from galaxygen.models.two_phase.phases import combine, threshold_for_recall, voxel_scores
 from learn_helpers import single_thread, tiny_config, write_learnable_boxes  # noqa: F401
 
 
@@ -144,7 +144,7 @@ def test_train_command_errors_name_the_problem(tmp_path, capsys):
 
 
 def test_regressor_alone(tmp_path):
-    from galaxygen.learn.tasks import predict, train
+    from galaxygen.models.registry import predict, train
 
     boxes = write_learnable_boxes(tmp_path / "boxes", n=2)
     config = tiny_config(steps=2, phases=("regressor",))

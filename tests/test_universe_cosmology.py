@@ -9,7 +9,7 @@ import pytest
 from scipy.integrate import simpson
 
 from galaxygen.errors import ConfigError
-from galaxygen.universe.cosmology import Cosmology, eh_transfer, linear_power
+from galaxygen.cosmology.linear import Cosmology, eh_transfer, linear_power
 
 
 def _sigma_r(cosmo, method, radius=8.0):

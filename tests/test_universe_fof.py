@@ -10,7 +10,7 @@ import pytest
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from galaxygen.universe.fof import find_halos, fof_labels
+from galaxygen.halos.fof import find_halos, fof_labels
 
 
 def brute_force_labels(pos, box_size, ll, min_members):
@@ -164,12 +164,12 @@ def test_mass_function_matches_colossus_watson13_fof():
     Over seeds 11-13 the 50-100-particle bin runs ~10 % low (PM at mesh factor 2 resolves such
     halos less well), inside the Poisson errors; the higher bins agree.
     """
-    nbody = pytest.importorskip("galaxygen.universe.nbody")
+    nbody = pytest.importorskip("galaxygen.sources.universe.nbody")
     from colossus.cosmology import cosmology as ccosmo
     from colossus.lss import mass_function
 
-    from galaxygen.universe.cosmology import Cosmology
-    from galaxygen.universe.ics import initial_conditions
+    from galaxygen.cosmology.linear import Cosmology
+    from galaxygen.sources.universe.ics import initial_conditions
 
     cosmo = Cosmology(omega_m=0.3, sigma_8=0.8)
     box, n_side, seeds = 120.0, 64, (11, 12)

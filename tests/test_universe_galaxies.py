@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from galaxygen.errors import ConfigError
-from galaxygen.universe.galaxies import (VARIANTS, best_precision_at_recall, conditional_scores, get_variant,
+from galaxygen.sources.universe.surrogate import (VARIANTS, best_precision_at_recall, conditional_scores, get_variant,
                                          mass_unit_for, match_hosts, occupation, occupied_probability,
                                          populate)
 
@@ -181,7 +181,7 @@ def test_mass_unit_scales_with_resolution():
 
 
 def test_a_box_without_halos_gives_an_empty_catalogue():
-    from galaxygen.universe.fof import find_halos
+    from galaxygen.halos.fof import find_halos
 
     halos = find_halos(np.random.default_rng(0).uniform(0, 25, size=(4096, 3)), 25.0, 1e10)
     assert len(halos["mass"]) == 0 and halos["member_offset"].tolist() == [0]

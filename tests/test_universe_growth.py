@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from galaxygen.universe.growth import growth
+from galaxygen.cosmology.growth import growth
 
 
 def _colossus(omega_m):

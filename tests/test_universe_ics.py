@@ -11,9 +11,9 @@ import torch
 from galaxygen.errors import ConfigError
 from galaxygen.mesh import integer_frequencies
 from galaxygen.stats.power import power_spectrum
-from galaxygen.universe.cosmology import Cosmology, linear_power
-from galaxygen.universe.growth import growth
-from galaxygen.universe.ics import (initial_conditions, lattice, linear_density, linear_density_k,
+from galaxygen.cosmology.linear import Cosmology, linear_power
+from galaxygen.cosmology.growth import growth
+from galaxygen.sources.universe.ics import (initial_conditions, lattice, linear_density, linear_density_k,
                                    white_noise)
 
 COSMO = Cosmology()

@@ -12,10 +12,10 @@ import torch
 from galaxygen.errors import ConfigError
 from galaxygen.mesh import integer_frequencies, paint
 from galaxygen.stats.power import power_spectrum
-from galaxygen.universe.cosmology import RHO_CRIT, Cosmology, linear_power
-from galaxygen.universe.growth import growth
-from galaxygen.universe.ics import initial_conditions
-from galaxygen.universe.nbody import make_force, run_cola, run_pm
+from galaxygen.cosmology.linear import RHO_CRIT, Cosmology, linear_power
+from galaxygen.cosmology.growth import growth
+from galaxygen.sources.universe.ics import initial_conditions
+from galaxygen.sources.universe.nbody import make_force, run_cola, run_pm
 
 from test_universe_ics import mode_averaged_power
 
@@ -198,7 +198,7 @@ def test_bad_run_arguments():
 
 
 def test_time_steps():
-    from galaxygen.universe.nbody import time_steps
+    from galaxygen.sources.universe.nbody import time_steps
 
     for schedule in ("linear", "sqrt", "log"):
         a = time_steps(0.02, 1.0, 10, schedule)

@@ -24,7 +24,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from galaxygen.demo import run_demo
+    from galaxygen.pipelines.demo import run_demo
     from galaxygen.evaluate import headline_text, versus_baseline_text
 
     demo = run_demo(args.out, args.size, overwrite=args.overwrite, device=args.device, seed=args.seed)

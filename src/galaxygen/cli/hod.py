@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from galaxygen.cli.common import add_overwrite, emit_json
-from galaxygen.hod.models import MODELS
+from galaxygen.models.hod.occupation import MODELS
 
 
 def register(sub) -> None:
@@ -47,7 +47,7 @@ def register(sub) -> None:
 
 
 def run_fit(args) -> int:
-    from galaxygen.hod.pipeline import fit_boxes, write_fit
+    from galaxygen.models.hod.task import fit_boxes, write_fit
 
     fit = fit_boxes(args.boxes, args.model, method=args.method, k_max=args.k_max)
     write_fit(args.out, fit, overwrite=args.overwrite)
@@ -58,7 +58,7 @@ def run_fit(args) -> int:
 
 
 def run_populate(args) -> int:
-    from galaxygen.hod.pipeline import populate_boxes
+    from galaxygen.models.hod.task import populate_boxes
 
     written = populate_boxes(args.fit, args.boxes, args.out, seed=args.seed,
                              realisations=args.realisations, overwrite=args.overwrite)

@@ -91,8 +91,8 @@ def _finish(report) -> int:
 
 
 def run_camels(args) -> int:
-    from galaxygen.ingest.camels import CamelsIngestConfig, ingest_camels
-    from galaxygen.ingest.runner import parse_index_list
+    from galaxygen.sources.camels.camels import CamelsIngestConfig, ingest_camels
+    from galaxygen.sources.camels.runner import parse_index_list
 
     with options_named(RENAMED):
         cfg = CamelsIngestConfig(
@@ -105,8 +105,8 @@ def run_camels(args) -> int:
 
 
 def run_cmd(args) -> int:
-    from galaxygen.ingest.cmd import CmdIngestConfig, ingest_cmd
-    from galaxygen.ingest.runner import parse_index_list
+    from galaxygen.sources.camels.cmd import CmdIngestConfig, ingest_cmd
+    from galaxygen.sources.camels.runner import parse_index_list
 
     with options_named(RENAMED):
         cfg = CmdIngestConfig(

@@ -44,7 +44,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from galaxygen.learn.tasks import predict
+    from galaxygen.models.registry import predict
 
     options = {k: v for k, v in (("tile", args.tile), ("halo", args.halo), ("batch", args.batch),
                                  ("counts", args.counts), ("steps", args.steps), ("mean", args.mean)) if v is not None}

@@ -6,7 +6,7 @@ from galaxygen.cli.common import add_device, add_overwrite, emit_json, options_n
 
 
 def register(sub) -> None:
-    from galaxygen.universe.galaxies import VARIANTS
+    from galaxygen.sources.universe.surrogate import VARIANTS
 
     p = sub.add_parser(
         "simulate", help="built-in universe -> box files (CV set or Latin hypercube)",
@@ -51,7 +51,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from galaxygen.errors import ConfigError
-    from galaxygen.universe.suite import SimulateConfig, simulate_suite
+    from galaxygen.sources.universe.suite import SimulateConfig, simulate_suite
 
     if args.members_stored < 0:
         raise ConfigError(f"--members-stored: expected >= 0, got {args.members_stored}")

@@ -30,8 +30,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from galaxygen.learn import distributed as D
-    from galaxygen.learn.tasks import train
+    from galaxygen.training import distributed as D
+    from galaxygen.models.registry import train
 
     config = apply_overrides(load_yaml(args.config), args.overrides)
     summary = train(config, args.boxes, args.out, resume=args.resume, overwrite=args.overwrite, device=args.device)

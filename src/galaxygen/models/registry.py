@@ -1,0 +1,85 @@
+"""Task registry: the config's top-level key ``task`` selects what `galaxygen train` trains.
+
+A task is a module (or object) with two functions::
+
+    train(config: dict, boxes: list[Path], run_dir: Path, *, resume: bool = False,
+          overwrite: bool = False, device: str | None = None) -> dict      # JSON-ready summary
+    predict(run_dir: Path, boxes: list[Path], out_dir: Path, *, samples: int = 1, seed: int = 0,
+            device: str = "auto", overwrite: bool = False, **options) -> list[Path]
+
+``config`` is the whole resolved config (overrides applied, ``task`` included); the run directory
+holds it as ``config.json`` (see :func:`galaxygen.training.checkpoint.prepare_run_dir`), so `predict`
+needs only the run directory. The tasks: ``two_phase`` (`galaxygen.models.two_phase.task`) and
+``vdm`` (`galaxygen.models.vdm.task`). Both commands may run under torchrun.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from galaxygen.box import list_boxes
+from galaxygen.errors import ConfigError
+from galaxygen.models.two_phase import task as two_phase_task
+from galaxygen.models.vdm import task as vdm_task
+from galaxygen.outputs import staged_folder
+from galaxygen.training.checkpoint import read_run_config
+from galaxygen.training.run_inputs import check_inputs
+
+TASKS: dict[str, Any] = {"two_phase": two_phase_task, "vdm": vdm_task}
+
+
+def get_task(name: str) -> Any:
+    """The task module for `name`; a ConfigError naming the allowed tasks otherwise."""
+    if name not in TASKS:
+        raise ConfigError(f"task: {name!r} is not one of {sorted(TASKS)}")
+    return TASKS[name]
+
+
+def task_name(config: Mapping[str, Any]) -> str:
+    name = config.get("task")
+    if not isinstance(name, str):
+        raise ConfigError(f"config: top-level key 'task' missing or not a string; expected one of {sorted(TASKS)}")
+    return name
+
+
+def train(config: Mapping[str, Any], boxes: Sequence[str | os.PathLike] | str | os.PathLike,
+          run_dir: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
+          device: str | None = None) -> dict[str, Any]:
+    """Train the task named by ``config['task']`` on the box files in `boxes` into `run_dir`."""
+    task = get_task(task_name(config))
+    return task.train(dict(config), list_boxes(boxes), Path(run_dir), resume=resume, overwrite=overwrite,
+                      device=device)
+
+
+def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+            *, allow_mismatch: bool = False, **options: Any) -> list[Path]:
+    """Predict with a trained run (its task is read from ``config.json``): one box file per input.
+
+    The inputs are checked against the run's training boxes first (`galaxygen.training.run_inputs`):
+    a box size, voxel size or redshift the run was not trained on is refused unless
+    `allow_mismatch`; a box of the training split gets a warning.
+
+    `out_dir` is one output, written whole: the task writes into a temporary folder beside it that is
+    renamed into place at the end (an interrupted prediction leaves nothing); an existing non-empty
+    `out_dir` is replaced only with ``overwrite=True`` and only if `galaxygen predict` wrote it (see
+    :mod:`galaxygen.outputs`). Returns the files' final paths. Options the task's ``predict`` does
+    not take raise a ConfigError naming them.
+    """
+    overwrite = bool(options.pop("overwrite", False))
+    config = read_run_config(run_dir)
+    name = task_name(config)
+    task = get_task(name)
+    params = inspect.signature(task.predict).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(k for k in options if k not in params)
+        if unknown:
+            raise ConfigError(f"predict: option(s) {['--' + k for k in unknown]} do not apply to a {name} run")
+    paths = list_boxes(list(boxes))
+    check_inputs(run_dir, paths, allow_mismatch=allow_mismatch)
+    out_dir = Path(out_dir)
+    with staged_folder(out_dir, "predict", overwrite=overwrite) as tmp:
+        written = task.predict(Path(run_dir), paths, tmp, **options)
+    return [out_dir / Path(p).relative_to(tmp) for p in written]

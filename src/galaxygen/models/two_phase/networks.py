@@ -1,0 +1,64 @@
+"""The one registry of networks: name -> class, all ``(in_channels, out_channels, *, width, depth, ...)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from torch import nn
+
+from galaxygen.config import require
+from galaxygen.errors import ConfigError
+from galaxygen.models.two_phase.blocks import ACTIVATIONS, NORMS
+from galaxygen.models.two_phase.inception import Inception
+from galaxygen.models.two_phase.r2unet import R2UNet
+from galaxygen.training.receptive import exact_halo
+from galaxygen.models.two_phase.unet import UNet
+
+MODELS: dict[str, type[nn.Module]] = {"inception": Inception, "r2unet": R2UNet, "unet": UNet}
+
+
+def register_model(name: str, cls: type[nn.Module]) -> None:
+    """Add a network class to the registry (other packages' networks, e.g. the diffusion U-Net)."""
+    MODELS[name] = cls
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Network choice. name : 'inception', 'r2unet' or 'unet'; width : channels of the first
+    level; depth : Inception blocks or U-Net down-sampling levels; t : R2U-Net recurrence count;
+    norm : 'batch', 'group' or 'none'; max_width : cap on U-Net widths (None: no cap)."""
+
+    name: str = "r2unet"
+    width: int = 16
+    depth: int = 3
+    t: int = 2
+    norm: Literal["batch", "group", "none"] = "batch"
+    activation: str = "relu"
+    max_width: int | None = None
+
+    def __post_init__(self) -> None:
+        require(self.name in MODELS, f"model.name: {self.name!r} is not one of {sorted(MODELS)}")
+        require(self.width >= 1, f"model.width: expected >= 1, got {self.width}")
+        require(self.depth >= 0, f"model.depth: expected >= 0, got {self.depth}")
+        require(self.t >= 1, f"model.t: expected >= 1, got {self.t}")
+        require(self.norm in NORMS, f"model.norm: expected one of {NORMS}")
+        require(self.activation in ACTIVATIONS, f"model.activation: expected one of {sorted(ACTIVATIONS)}")
+
+
+def build_model(cfg: ModelConfig, in_channels: int, out_channels: int) -> nn.Module:
+    """Instantiate the configured network. Every model has ``align`` and ``receptive_radius``."""
+    if cfg.name not in MODELS:
+        raise ConfigError(f"model.name: {cfg.name!r} is not one of {sorted(MODELS)}")
+    kw = dict(width=cfg.width, depth=cfg.depth, norm=cfg.norm, activation=cfg.activation)
+    if cfg.name == "r2unet":
+        kw.update(t=cfg.t, max_width=cfg.max_width)
+    elif cfg.name == "unet":
+        kw.update(max_width=cfg.max_width)
+    return MODELS[cfg.name](in_channels, out_channels, **kw)
+
+
+def halo_for(model: nn.Module, requested: int | None = None) -> int:
+    """Tile halo [voxels]: `requested` (or the model's receptive radius), rounded up to ``align``."""
+    h = int(getattr(model, "receptive_radius", 0)) if requested is None else int(requested)
+    return exact_halo(h, int(getattr(model, "align", 1)))

@@ -1,0 +1,311 @@
+"""The two-phase network (Zhang et al. arXiv:1902.05965): classifier → mask → regressor.
+
+Phase 1 trains a classifier of occupied voxels (class-weighted cross-entropy on logits); the mask
+threshold is chosen on the validation boxes to reach a target recall at the best precision.
+Phase 2 trains a regressor of galaxy counts on the voxels the mask keeps plus the truly occupied
+ones. The prediction is mask × counts, rounded or Poisson-sampled with a seed. Either phase can
+run alone (classifier alone: one galaxy per kept voxel; regressor alone: counts everywhere).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+
+from galaxygen.config import require
+from galaxygen.errors import ConfigError
+from galaxygen.stats.classification import voxel_metrics
+from galaxygen.training.data import BoxData, CropDataset, DataConfig
+from galaxygen.training.tiling import predict_tiled
+from galaxygen.models.two_phase.losses import LossConfig, make_loss, rate_from_output
+from galaxygen.models.two_phase.networks import ModelConfig, halo_for
+from galaxygen.training.trainer import EarlyStopping, TrainConfig
+
+PHASES = ("classifier", "regressor")
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """One phase: its network, loss and optimisation."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _classifier_default() -> PhaseConfig:
+    return PhaseConfig(ModelConfig(name="inception", width=16, depth=3), LossConfig("weighted_ce"),
+                       TrainConfig(early_stopping=EarlyStopping("precision_at_recall", "max")))
+
+
+def _regressor_default() -> PhaseConfig:
+    return PhaseConfig(ModelConfig(name="r2unet", width=8, depth=2), LossConfig("poisson"),
+                       TrainConfig(early_stopping=EarlyStopping("loss", "min")))
+
+
+@dataclass(frozen=True)
+class InferConfig:
+    """Tiled inference: tile side and halo [voxels], windows per forward pass.
+
+    halo None (the default): each network's receptive radius rounded up to its down-sampling
+    factor, so the prediction equals one whole-box pass whatever the tile (to float rounding); a
+    number forces that halo (rounded up likewise), which is faster and approximate when smaller.
+    """
+
+    tile: int = 64
+    halo: int | None = None
+    batch: int = 1
+
+    def __post_init__(self) -> None:
+        require(self.tile >= 1 and self.batch >= 1, "infer.tile and infer.batch: expected >= 1")
+        require(self.halo is None or self.halo >= 0, "infer.halo: expected >= 0 or null")
+
+
+@dataclass(frozen=True)
+class TwoPhaseConfig:
+    """The whole `task: two_phase` config (configs/two-phase-*.yaml).
+
+    counts : how the regressor's expected counts become galaxies (`combine`); the default 'total'
+        keeps the box's expected number of galaxies, which needs calibrated rates: the default
+        regressor loss 'poisson' (an up-weighted MSE inflates them).
+    """
+
+    task: Literal["two_phase"] = "two_phase"
+    device: str = "auto"
+    seed: int = 0
+    phases: tuple[str, ...] = PHASES
+    target_recall: float = 0.95
+    counts: Literal["round", "total", "poisson"] = "total"
+    data: DataConfig = field(default_factory=DataConfig)
+    classifier: PhaseConfig = field(default_factory=_classifier_default)
+    regressor: PhaseConfig = field(default_factory=_regressor_default)
+    infer: InferConfig = field(default_factory=InferConfig)
+
+    def __post_init__(self) -> None:
+        require(len(self.phases) >= 1 and all(p in PHASES for p in self.phases) and len(set(self.phases)) == len(self.phases),
+                f"phases: expected a non-empty subset of {list(PHASES)}, got {list(self.phases)}")
+        require(0.0 < self.target_recall <= 1.0, f"target_recall: expected in (0, 1], got {self.target_recall}")
+        require(self.classifier.loss.kind == "classifier",
+                f"classifier.loss.name: {self.classifier.loss.name!r} is a regression loss")
+        require(self.regressor.loss.kind == "regressor",
+                f"regressor.loss.name: {self.regressor.loss.name!r} is a classification loss")
+
+
+# ----------------------------------------------------------------------------- metrics and threshold
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    """The chosen mask threshold on probabilities and the voxel metrics it gives."""
+
+    threshold: float
+    recall: float
+    precision: float
+    f1: float
+    kept_fraction: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"threshold": self.threshold, "recall": self.recall, "precision": self.precision,
+                "f1": self.f1, "kept_fraction": self.kept_fraction}
+
+
+def voxel_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Recall, precision, F1, accuracy and confusion counts of occupied voxels (count > 0)
+    (:func:`galaxygen.stats.classification.voxel_metrics`; undefined ratios are NaN)."""
+    return voxel_metrics(pred, truth).as_dict()
+
+
+def threshold_for_recall(scores: np.ndarray, occupied: np.ndarray, target_recall: float = 0.95) -> ThresholdResult:
+    """The mask threshold reaching `target_recall` at the best precision.
+
+    A voxel is kept when ``score >= threshold``. Every distinct score is a candidate; among those
+    whose recall on `occupied` is at least `target_recall`, the one with the highest precision wins
+    (ties: the highest threshold). Exact, by sorting (O(n log n)).
+
+    Parameters
+    ----------
+    scores : (n,) or any shape, probabilities (or logits) per voxel
+    occupied : same shape, bool truth
+    """
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(occupied, dtype=bool).ravel()
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        raise ConfigError("threshold search: the validation voxels hold no galaxy")
+    order = np.argsort(-s, kind="stable")
+    s_sorted, tp = s[order], np.cumsum(y[order])
+    ends = np.flatnonzero(np.r_[s_sorted[1:] != s_sorted[:-1], True])  # last index of each tie group
+    kept = ends + 1
+    recall = tp[ends] / n_pos
+    precision = tp[ends] / kept
+    ok = np.flatnonzero(recall >= target_recall - 1e-12)
+    # highest precision; among equal precisions the smallest kept set (highest threshold)
+    cand = ok[precision[ok] == precision[ok].max()]
+    best = int(cand[0])
+    rec, prec = float(recall[best]), float(precision[best])
+    return ThresholdResult(threshold=float(s_sorted[ends[best]]), recall=rec, precision=prec,
+                           f1=2 * rec * prec / (rec + prec) if rec + prec else 0.0,
+                           kept_fraction=float(kept[best]) / s.size)
+
+
+COUNTS = ("round", "total", "poisson")
+
+
+def combine(prob: np.ndarray | None, rate: np.ndarray | None, threshold: float | None, *,
+            counts: str = "round", rng: np.random.Generator | None = None) -> np.ndarray:
+    """Galaxies per voxel: mask (prob >= threshold) × counts from the expected counts `rate`.
+
+    counts:
+    * 'round': each voxel's rate rounded (a voxel needs rate >= 0.5 to hold a galaxy);
+    * 'total': rounded so that the box holds round(sum of the kept rates) galaxies, by the largest
+      remainder method (Hamilton apportionment): every kept voxel gets floor(rate), and the voxels
+      with the largest fractional parts one more, until the total is reached (ties by voxel index).
+      A calibrated regressor (Poisson loss) then gives the right number of galaxies and so the
+      right shot noise, placed in the likeliest voxels; 'round' drops every voxel below 0.5, which
+      with recall-oriented masks loses or (with an up-weighted MSE) multiplies galaxies;
+    * 'poisson': Poisson(rate) draws with `rng` (one realisation of the stochastic field).
+    Without a regressor (rate None) each kept voxel holds one galaxy; without a classifier (prob
+    None) the counts are used everywhere.
+    """
+    if counts not in COUNTS:
+        raise ConfigError(f"counts: expected one of {COUNTS}, got {counts!r}")
+    if rate is None:
+        if prob is None:
+            raise ConfigError("combine: need a classifier probability or a regressor rate")
+        return (prob >= threshold).astype(np.float32)
+    rate = np.clip(rate, 0.0, None)
+    if prob is not None:
+        rate = rate * (prob >= threshold)
+    if counts == "poisson":
+        if rng is None:
+            raise ConfigError("combine: Poisson counts need a random generator (seed)")
+        return rng.poisson(rate).astype(np.float32)
+    if counts == "round":
+        return np.rint(rate).astype(np.float32)
+    return largest_remainder(rate)
+
+
+def largest_remainder(rate: np.ndarray) -> np.ndarray:
+    """Integer counts with total round(sum(rate)), each floor(rate) or floor(rate) + 1: the voxels
+    with the largest fractional parts get the extra one (Hamilton's method; ties by flat index).
+    Same shape as `rate` (>= 0), float32."""
+    r = np.asarray(rate, dtype=np.float64)
+    base = np.floor(r)
+    extra = int(round(float(r.sum()))) - int(base.sum())
+    out = base.ravel()
+    if extra > 0:
+        frac = (r - base).ravel()
+        top = np.argsort(-frac, kind="stable")[:extra]
+        out[top] += 1.0
+    return out.reshape(r.shape).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- phase tasks
+
+def _model_fn(model: torch.nn.Module):
+    return lambda x: model(x)
+
+
+def infer_box(model: torch.nn.Module, b: BoxData, cfg: InferConfig, device: torch.device) -> torch.Tensor:
+    """Raw network output (C_out, N, N, N) on the CPU for a whole box, by tiles."""
+    align = int(getattr(model, "align", 1))
+    tile = min(b.grid, -(-cfg.tile // align) * align)
+    return predict_tiled(_model_fn(model), b.inputs, tile=tile, halo=halo_for(model, cfg.halo), batch=cfg.batch,
+                         align=align, device=device)
+
+
+class ClassifierTask:
+    """Phase 1 for :class:`~galaxygen.training.trainer.Trainer`: occupied-voxel logits."""
+
+    def __init__(self, model: torch.nn.Module, train_boxes: Sequence[BoxData], val_boxes: Sequence[BoxData],
+                 cfg: TwoPhaseConfig, device: torch.device):
+        self.model, self.cfg, self.device = model, cfg, device
+        self.train_dataset = CropDataset(train_boxes, cfg.data, seed=cfg.seed)
+        self.val_boxes = list(val_boxes)
+        self.loss = make_loss(cfg.classifier.loss)
+        self.pad = cfg.data.pad
+
+    def _crop(self, out: torch.Tensor) -> torch.Tensor:
+        p = self.pad
+        return out[:, :, p:out.shape[2] - p, p:out.shape[3] - p, p:out.shape[4] - p] if p else out
+
+    def training_loss(self, model, batch):
+        logits = self._crop(model(batch["input"])).float()
+        y = batch["target"]
+        loss = self.loss(logits, y, None)
+        with torch.no_grad():
+            pred, occ = logits > 0, y > 0
+            tp = (pred & occ).sum().float()
+            metrics = {"recall": float(tp / occ.sum().clamp_min(1)), "precision": float(tp / pred.sum().clamp_min(1))}
+        return loss, metrics
+
+    def probabilities(self, model, b: BoxData) -> np.ndarray:
+        """Classifier probability (N,N,N) float32 for a whole box."""
+        return torch.sigmoid(infer_box(model, b, self.cfg.infer, self.device)[0].float()).numpy()
+
+    def validate(self, model) -> dict[str, float]:
+        if not self.val_boxes:
+            return {}
+        probs, truths, losses = [], [], []
+        for b in self.val_boxes:
+            m = b.mask()
+            logits = infer_box(model, b, self.cfg.infer, self.device)[0].float()
+            t = b.target
+            losses.append(float(self.loss(logits[torch.from_numpy(m)], t[torch.from_numpy(m)], None)))
+            probs.append(torch.sigmoid(logits).numpy()[m])
+            truths.append(b.target.numpy()[m])
+        p, t = np.concatenate(probs), np.concatenate(truths)
+        at_half = voxel_scores(p >= 0.5, t)
+        out = {"loss": float(np.mean(losses)), "recall": at_half["recall"], "precision": at_half["precision"],
+               "f1": at_half["f1"]}
+        if (t > 0).any():
+            th = threshold_for_recall(p, t > 0, self.cfg.target_recall)
+            out.update(precision_at_recall=th.precision, threshold=th.threshold)
+        return out
+
+
+class RegressorTask:
+    """Phase 2: counts on the kept voxels (``extras['keep']`` of each box; all voxels without it)."""
+
+    def __init__(self, model: torch.nn.Module, train_boxes: Sequence[BoxData], val_boxes: Sequence[BoxData],
+                 cfg: TwoPhaseConfig, device: torch.device, threshold: float | None):
+        self.model, self.cfg, self.device, self.threshold = model, cfg, device, threshold
+        self.train_dataset = CropDataset(train_boxes, cfg.data, seed=cfg.seed + 1)
+        self.val_boxes = list(val_boxes)
+        self.loss_cfg = cfg.regressor.loss
+        self.loss = make_loss(self.loss_cfg)
+        self.pad = cfg.data.pad
+
+    def training_loss(self, model, batch):
+        p = self.pad
+        out = model(batch["input"])
+        out = (out[:, :, p:-p, p:-p, p:-p] if p else out).float()
+        keep = batch.get("keep")
+        loss = self.loss(out, batch["target"], keep)
+        with torch.no_grad():
+            rate = rate_from_output(out, self.loss_cfg)
+            metrics = {"mean_rate": float(rate.mean()), "mean_count": float(batch["target"].mean())}
+        return loss, metrics
+
+    def validate(self, model) -> dict[str, float]:
+        if not self.val_boxes:
+            return {}
+        losses, preds, truths = [], [], []
+        for b in self.val_boxes:
+            m = torch.from_numpy(b.mask())
+            keep = b.extras.get("keep")
+            sel = m & (keep > 0) if keep is not None else m
+            out = infer_box(model, b, self.cfg.infer, self.device)[0].float()
+            losses.append(float(self.loss(out[sel], b.target[sel], None)))
+            rate = rate_from_output(out, self.loss_cfg).numpy()
+            prob = b.extras["prob"].numpy() if "prob" in b.extras else None
+            # the run's counts rule (Poisson draws would make the metrics random: rounded instead)
+            pred = combine(prob, rate, self.threshold, counts="round" if self.cfg.counts == "poisson" else self.cfg.counts)
+            preds.append(pred[m.numpy()])
+            truths.append(b.target.numpy()[m.numpy()])
+        p, t = np.concatenate(preds), np.concatenate(truths)
+        s = voxel_scores(p, t)
+        return {"loss": float(np.mean(losses)), "recall": s["recall"], "precision": s["precision"], "f1": s["f1"],
+                "count_ratio": float(p.sum() / max(t.sum(), 1.0)), "mse": float(np.mean((p - t) ** 2))}

@@ -1,0 +1,311 @@
+"""`task: vdm`: train the variational diffusion model into a run directory; sample prediction boxes.
+
+Reuses the two-phase package's pieces (``galaxygen.training``): box splits, the DM input transform,
+periodic crops with the 48 cube symmetries, the generic Trainer (AdamW, LR schedule, clipping,
+AMP, EMA, checkpoints, exact resume, DDP under torchrun) and tiled inference.
+
+Run directory::
+
+    config.json      resolved config (rebuilds everything)
+    split.json       training / validation regions
+    inputs.json      geometry and content hashes of the split's boxes (learn.run_inputs)
+    transform.json   DM input transform (learn.data.Transform), galaxy count transform,
+                     conditioning-parameter standardisation, training suites
+    vdm/             checkpoints/{last,best}.pt (model + EMA), train_log.csv, val_log.csv, done.json
+    summary.json     what `galaxygen train` prints
+
+Prediction files (shared convention with evaluation): ``<name>_r<k>.h5`` for sample k = 0..S−1
+(meta ``realisation`` = k, ``realisations`` = S) and, with ``sample.mean``, ``<name>_mean.h5`` holding
+the mean of the S sampled count fields (meta ``kind`` = "mean", ``realisation`` = −1).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import torch
+
+from galaxygen.box import PARAM_NAMES, prediction_box, read_box, write_box
+from galaxygen.config import from_dict, require, to_dict
+from galaxygen.models.vdm.sampler import sample_box
+from galaxygen.models.vdm.transform import CountTransform, ParamTransform, auto_param_names, fit_count_transform
+from galaxygen.models.vdm.vdm import VDM, VDMConfig
+from galaxygen.errors import GalaxygenError
+from galaxygen.io import check_writable, write_json
+from galaxygen.training import distributed as D
+from galaxygen.training.checkpoint import load_checkpoint, read_run_config, start_run
+from galaxygen.training.data import (CropDataset, DataConfig, Split, Transform, fit_transform, load_region,
+                                  region_mask, resume_split, split_boxes)
+from galaxygen.training.run_inputs import write_inputs
+from galaxygen.training.trainer import Trainer, TrainConfig
+from galaxygen.progress import progress
+
+# what a VDM run writes into its directory besides config.json (recorded for --overwrite)
+RUN_ENTRIES = ("split.json", "inputs.json", "transform.json", "vdm", "summary.json")
+
+
+def _data_default() -> DataConfig:
+    return DataConfig(crop=32, pad=0, focus=0.0)
+
+
+def _train_default() -> TrainConfig:
+    return TrainConfig(steps=1000, batch_size=4, lr=1e-4, schedule="constant", grad_clip=0.5, ema_decay=0.999)
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """Ancestral sampling at prediction time.
+
+    steps : T (Ono et al. arXiv:2403.10648: 250). batch : 3-D samples / 2-D slices per network call.
+    tile, halo : 3-D whole boxes by tiled inference [voxels] (tile null: the whole box at once, exact);
+        halo null: the U-Net's receptive radius (`UNet.receptive_radius`) rounded up to its
+        down-sampling factor; GroupNorm statistics are per window, so tiles only approximate the
+        whole-box pass, and a window (tile + 2 halo) reaching the box side runs the whole box.
+    mean : also write ``<name>_mean.h5`` (mean of the sampled counts).
+    """
+
+    steps: int = 250
+    batch: int = 4
+    tile: int | None = None
+    halo: int | None = None
+    mean: bool = False
+
+    def __post_init__(self) -> None:
+        require(self.steps >= 1, f"sample.steps: expected >= 1, got {self.steps}")
+        require(self.batch >= 1, f"sample.batch: expected >= 1, got {self.batch}")
+        require(self.tile is None or self.tile >= 1, "sample.tile: expected >= 1 voxel or null")
+        require(self.halo is None or self.halo >= 0, f"sample.halo: expected >= 0 voxels or null, got {self.halo}")
+
+
+@dataclass(frozen=True)
+class VDMTaskConfig:
+    """The whole `task: vdm` config (configs/vdm-*.yaml).
+
+    galaxies : count transform, 'unit' (0 → −1, 1 → +1) or 'standardize' (see transform.py).
+    condition_params : 'auto' (the parameters all training boxes carry), 'none', or a list of names.
+    slice_axis : 2-D models train on and sample slices normal to this axis.
+    validation_crops : fixed validation crops on which the VLB [bits/dim] is measured.
+    """
+
+    task: Literal["vdm"] = "vdm"
+    device: str = "auto"
+    seed: int = 0
+    data: DataConfig = field(default_factory=_data_default)
+    model: VDMConfig = field(default_factory=VDMConfig)
+    galaxies: Literal["unit", "standardize"] = "unit"
+    condition_params: Literal["auto", "none"] | tuple[str, ...] = "auto"
+    slice_axis: int = 2
+    validation_crops: int = 8
+    train: TrainConfig = field(default_factory=_train_default)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+    def __post_init__(self) -> None:
+        require(self.data.pad == 0, f"data.pad: the diffusion model sees DM and galaxies on the same crop; "
+                                    f"expected 0, got {self.data.pad}")
+        mult = 2 ** (len(self.model.mults) - 1)
+        require(self.data.crop % mult == 0, f"data.crop ({self.data.crop}) must be a multiple of {mult} "
+                                            f"(the U-Net's {len(self.model.mults)} levels)")
+        require(self.slice_axis in (0, 1, 2), f"slice_axis: expected 0, 1 or 2, got {self.slice_axis}")
+        require(self.validation_crops >= 0, "validation_crops: expected >= 0")
+        if isinstance(self.condition_params, tuple):
+            bad = [p for p in self.condition_params if p not in PARAM_NAMES or p == "seed"]
+            require(not bad, f"condition_params: unknown {bad}; allowed: {list(PARAM_NAMES[:-1])}")
+
+
+def parse_config(config: dict[str, Any], where: str = "config") -> VDMTaskConfig:
+    return from_dict(VDMTaskConfig, config, where)
+
+
+class SliceDataset(torch.utils.data.Dataset):
+    """2-D items from a CropDataset: one slice (normal to `axis`) of each augmented 3-D crop."""
+
+    def __init__(self, crops: CropDataset, axis: int, seed: int) -> None:
+        self.crops, self.axis, self.seed = crops, axis, seed
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def __getitem__(self, n: int) -> dict[str, torch.Tensor]:
+        item = self.crops[n]
+        j = int(np.random.default_rng([self.seed, int(n), 7]).integers(item["target"].shape[1]))
+        return {k: (v.select(self.axis + 1, j).contiguous() if v.ndim == 4 else v) for k, v in item.items()}
+
+
+class VDMTask:
+    """The VDM for :class:`galaxygen.training.trainer.Trainer`: VLB loss on crops (or slices)."""
+
+    def __init__(self, model: VDM, cfg: VDMTaskConfig, train_boxes, val_boxes, galaxies: CountTransform,
+                 params: ParamTransform, device: torch.device) -> None:
+        self.model, self.cfg, self.galaxies, self.params, self.device = model, cfg, galaxies, params, device
+        ds = CropDataset(train_boxes, cfg.data, seed=cfg.seed)
+        self.train_dataset = SliceDataset(ds, cfg.slice_axis, cfg.seed) if cfg.model.dim == 2 else ds
+        self.val_items: list[dict[str, torch.Tensor]] = []
+        if val_boxes and cfg.validation_crops:
+            vds = CropDataset(val_boxes, replace(cfg.data, augment=False), seed=cfg.seed + 1)
+            vds = SliceDataset(vds, cfg.slice_axis, cfg.seed + 1) if cfg.model.dim == 2 else vds
+            self.val_items = [vds[i] for i in range(cfg.validation_crops)]
+    def terms(self, model, batch: dict[str, torch.Tensor], generator=None):
+        x = self.galaxies.forward(batch["target"]).to(batch["input"].device)
+        out = model(x, batch["input"], self.params.forward_batch(batch["params"]), generator=generator)
+        return out
+
+    def training_loss(self, model, batch):
+        terms = self.terms(model, batch)
+        total = terms["diffusion"] + terms["prior"] + terms["recon"]
+        metrics = {f"bpd_{k}": float(v.detach().mean()) for k, v in terms.items()}
+        g0, g1 = D.unwrap(model).schedule.endpoints()
+        metrics.update(gamma_0=float(g0.detach()), gamma_1=float(g1.detach()))
+        return total.mean(), metrics
+
+    def validate(self, model) -> dict[str, float]:
+        """VLB [bits/dim] on the fixed validation crops, with fixed times and noise."""
+        if not self.val_items:
+            return {}
+        gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 12345)
+        sums: dict[str, float] = {}
+        for item in self.val_items:
+            batch = {k: v[None].to(self.device) for k, v in item.items()}
+            for k, v in self.terms(model, batch, generator=gen).items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach().sum())
+        n = len(self.val_items)
+        out = {f"bpd_{k}": v / n for k, v in sums.items()}
+        out["bpd"] = sum(v for v in out.values())
+        return out
+
+
+def build_model(cfg: VDMTaskConfig, n_params: int, cond_channels: int, stats: dict | None = None) -> VDM:
+    torch.manual_seed(cfg.seed)
+    model = VDM(cfg.model, n_params=n_params, cond_channels=cond_channels)
+    if stats:
+        model.set_data_stats(stats["mean"], max(stats["std"], 1e-3))
+    return model
+
+
+def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resume: bool = False,
+          overwrite: bool = False, device: str | None = None) -> dict[str, Any]:
+    """Train the VDM on `boxes` (split by ``data``) into `run_dir`; see the module docstring."""
+    cfg = parse_config(config)
+    info, config = start_run(to_dict(cfg), run_dir, device or cfg.device, resume=resume, overwrite=overwrite,
+                             entries=RUN_ENTRIES)
+    cfg = parse_config(config)
+    split_path, tr_path = run_dir / "split.json", run_dir / "transform.json"
+    if resume and split_path.is_file() and tr_path.is_file():
+        split = resume_split(Split.from_dict(json.loads(split_path.read_text())), boxes, str(split_path))
+        saved = json.loads(tr_path.read_text())
+    else:
+        split = split_boxes(boxes, cfg.data)
+        saved = _fit_transforms(cfg, split)
+        if info.is_main:
+            write_json(split_path, split.as_dict(), overwrite=True)
+            write_json(tr_path, saved, overwrite=True)
+    if info.is_main:
+        write_inputs(run_dir, split)
+    dm_tr = Transform.from_dict(saved["dm"])
+    galaxies = CountTransform(**saved["galaxies"])
+    params = ParamTransform.from_dict(saved["params"])
+    train_boxes = [load_region(r, dm_tr, cfg.data) for r in split.train]
+    val_boxes = [load_region(r, dm_tr, cfg.data) for r in split.validation]
+    model = build_model(cfg, len(params.names), dm_tr.channels, saved.get("galaxy_stats"))
+    task = VDMTask(model, cfg, train_boxes, val_boxes, galaxies, params, info.device)
+    trainer = Trainer(task, cfg.train, run_dir / "vdm", dist=info, resume=resume, config=config, name="vdm")
+    summary = {"run": str(run_dir), "task": "vdm", "world_size": info.world_size,
+               "train_boxes": [r.name for r in split.train], "validation_boxes": [r.name for r in split.validation],
+               "condition_params": list(params.names), "vdm": trainer.fit()}
+    g0, g1 = trainer.eval_model().schedule.endpoints()
+    summary["gamma"] = [float(g0.detach()), float(g1.detach())]
+    if info.is_main:
+        write_json(run_dir / "summary.json", summary, overwrite=True)
+    D.barrier()
+    return summary
+
+
+def _fit_transforms(cfg: VDMTaskConfig, split: Split) -> dict[str, Any]:
+    """DM transform (training boxes only), galaxy transform, parameter standardisation, suites."""
+    dm_tr = fit_transform(split.train, cfg.data)
+    fields, plist, suites = [], [], set()
+    for r in split.train:
+        box = read_box(r.path, catalogs=False, velocity=False)
+        fields.append(box.galaxies[region_mask(r, box.grid)])
+        plist.append(box.params)
+        suites.add(box.suite)
+    if cfg.condition_params == "auto":
+        names = auto_param_names(plist)
+    elif cfg.condition_params == "none":
+        names = ()
+    else:
+        names = tuple(cfg.condition_params)
+    galaxies = fit_count_transform(cfg.galaxies, fields)
+    xs = torch.cat([galaxies.forward(f).reshape(-1).double() for f in fields])
+    return {"dm": dm_tr.as_dict(), "galaxies": galaxies.as_dict(),
+            "galaxy_stats": {"mean": float(xs.mean()), "std": float(xs.std()) if xs.numel() > 1 else 1.0},
+            "params": ParamTransform.fit(names, plist).as_dict(), "trained_on": sorted(suites)}
+
+
+# ----------------------------------------------------------------------------- prediction
+
+def load_run(run_dir: Path, device: torch.device) -> tuple[VDMTaskConfig, dict[str, Any], VDM]:
+    """Config, transforms and the trained model (EMA weights when present, eval mode)."""
+    run_dir = Path(run_dir)
+    cfg = parse_config(read_run_config(run_dir), where=f"{run_dir}/config.json")
+    if not (run_dir / "vdm" / "done.json").is_file():
+        raise GalaxygenError(f"{run_dir}: training has not finished (no vdm/done.json); "
+                             f"continue it with `galaxygen train ... --resume`")
+    saved = json.loads((run_dir / "transform.json").read_text())
+    ck_dir = run_dir / "vdm" / "checkpoints"
+    ck = load_checkpoint(ck_dir / "best.pt" if (ck_dir / "best.pt").is_file() else ck_dir / "last.pt")
+    model = VDM(cfg.model, n_params=len(saved["params"]["names"]), cond_channels=len(saved["dm"]["mean"]))
+    model.load_state_dict(ck["ema"] if ck.get("ema") is not None else ck["model"])
+    return cfg, saved, model.to(device).eval()
+
+
+def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int = 1, seed: int = 0,
+            device: str = "auto", overwrite: bool = False, tile: int | None = None, batch: int | None = None,
+            steps: int | None = None, mean: bool | None = None, halo: int | None = None) -> list[Path]:
+    """Write `samples` sampled prediction boxes per input box (and the mean if asked); see module doc."""
+    from galaxygen.device import resolve_device
+
+    if samples < 1:
+        raise GalaxygenError(f"--samples: expected >= 1, got {samples}")
+    if halo is not None and halo < 0:
+        raise GalaxygenError(f"--halo: expected >= 0 voxels, got {halo}")
+    dev = resolve_device(device)
+    cfg, saved, model = load_run(Path(run_dir), dev)
+    scfg = replace(cfg.sample, **{k: v for k, v in (("tile", tile), ("batch", batch), ("steps", steps),
+                                                    ("mean", mean), ("halo", halo)) if v is not None})
+    dm_tr = Transform.from_dict(saved["dm"])
+    galaxies = CountTransform(**saved["galaxies"])
+    ptr = ParamTransform.from_dict(saved["params"])
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    for path in progress(boxes, desc="predict", unit="box"):
+        box = read_box(path, catalogs=True, velocity=dm_tr.channels > 1)
+        outs = [out_dir / f"{box.name}_r{k}.h5" for k in range(samples)]
+        mean_path = out_dir / f"{box.name}_mean.h5" if scfg.mean else None
+        for o in outs + ([mean_path] if mean_path else []):
+            check_writable(o, overwrite)
+        mult = model.net.multiple
+        if any(s % mult for s in box.dm.shape):
+            raise GalaxygenError(f"{path}: grid {box.grid} is not a multiple of {mult}, which the U-Net needs")
+        cond = torch.from_numpy(dm_tr.apply(box.dm, box.dm_velocity))
+        params = ptr.forward(box.params, where=str(path)) if ptr.names else None
+        x = sample_box(model, cond, params, samples=samples, seed=seed, steps=scfg.steps, batch=scfg.batch,
+                       tile=scfg.tile, halo=scfg.halo, slice_axis=cfg.slice_axis, desc=box.name)
+        counts = galaxies.inverse(x).cpu().numpy().astype(np.float32)       # (S, N, N, N)
+        common = {"model": "vdm", "trained_on": ",".join(saved.get("trained_on", [])), "seed": int(seed),
+                  "source_path": path, "realisations": samples}
+        extra = {"run": str(run_dir), "steps": int(scfg.steps), "dim": int(cfg.model.dim)}
+        for k, o in enumerate(outs):
+            pbox = prediction_box(box, counts[k], realisation=k, extra_meta=extra, **common,
+                                  empty_note=f"the sampler returned an empty field ({scfg.steps} steps)")
+            write_box(o, pbox, overwrite=overwrite)
+            written.append(o)
+        if mean_path is not None:
+            pbox = prediction_box(box, counts.mean(axis=0), realisation=-1, extra_meta={**extra, "kind": "mean"},
+                                  **common)
+            write_box(mean_path, pbox, overwrite=overwrite)
+            written.append(mean_path)
+    return written

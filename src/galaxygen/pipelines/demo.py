@@ -1,0 +1,320 @@
+"""`galaxygen demo`: the whole pipeline on the built-in universe, end to end, with one progress display.
+
+Stages (each a small function of the shared `Demo` state, calling the parts' library functions):
+
+1. simulate  a CV set (fiducial parameters, different seeds) for two galaxy-surrogate variants:
+             training and test boxes, the same DM for both variants;
+2. hod       fit the HOD on each variant's training boxes, populate every test box;
+3. two-phase train the two-phase network on each variant (side by side on CPU cores), predict every
+             test box (cross prediction), and Poisson samples on the variant's own test boxes;
+4. vdm       a short variational-diffusion run on the first variant, several samples per test box;
+5. evaluate  every prediction against the truth: metrics.json, figures, report.html.
+
+Sizes: ``tiny`` (tests, about two minutes),
+``small`` (2 CPU cores, under 15 minutes), ``full`` (the design's scale, for a GPU).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from galaxygen.config import PACKAGED_CONFIGS
+from galaxygen.errors import GalaxygenError
+from galaxygen.interrupts import call_interruptibly, is_interrupt, sigint_ignored, stop_workers
+from galaxygen.io import write_json
+from galaxygen.outputs import claim_folder
+
+MARKER = "demo.json"  # the demo's stages and status, written into the output folder
+SUBDIRS = ("boxes", "hod", "runs", "predictions", "report")
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    """Scale of a demo run.
+
+    grid / particles: voxels and N-body particles per side; box_size [Mpc/h]; n_train / n_test:
+    CV boxes per variant for training (split again into train/validation by the network's config)
+    and for testing; *_set: config overrides (``key=value``) of the two-phase and VDM runs;
+    two_phase_samples: Poisson realisations of the two-phase network on its own variant's test boxes
+    (label ``two-phase_<variant>_poisson``), beside its default rounded prediction (0: none).
+    """
+
+    grid: int
+    particles: int
+    box_size: float
+    n_train: int
+    n_test: int
+    cola_steps: int
+    pm_steps: int
+    two_phase_config: str = "two-phase-small.yaml"
+    two_phase_set: tuple[str, ...] = ()
+    vdm_config: str = "vdm-small.yaml"
+    vdm_set: tuple[str, ...] = ()
+    vdm_samples: int = 3
+    two_phase_samples: int = 3
+    hod_model: str = "seed3"
+    hod_realisations: int = 3
+
+
+def _both(prefix_keys: tuple[str, ...], value: str) -> tuple[str, ...]:
+    return tuple(f"{k}={value}" for k in prefix_keys)
+
+
+_TWO_PHASE_TINY = (
+    *_both(("classifier.train.steps", "regressor.train.steps", "classifier.train.eval_every",
+            "regressor.train.eval_every", "classifier.train.checkpoint_every",
+            "regressor.train.checkpoint_every", "classifier.train.log_every", "regressor.train.log_every"), "4"),
+    "classifier.train.warmup_steps=0", "regressor.train.warmup_steps=0",
+    "classifier.train.batch_size=2", "regressor.train.batch_size=2", "classifier.model.width=4",
+    "regressor.model.width=4", "data.crop=8", "infer.tile=16", "infer.halo=8")
+_VDM_TINY = ("train.steps=4", "train.eval_every=4", "train.checkpoint_every=4", "train.log_every=4",
+             "train.warmup_steps=0", "data.crop=16", "model.width=8", "model.groups=4", "validation_crops=1",
+             "sample.steps=4")
+
+SIZES: dict[str, DemoSize] = {
+    "tiny": DemoSize(grid=16, particles=32, box_size=25.0, n_train=2, n_test=1, cola_steps=3, pm_steps=6,
+                     two_phase_set=_TWO_PHASE_TINY, vdm_set=_VDM_TINY, vdm_samples=2, two_phase_samples=2,
+                     hod_realisations=2),
+    "small": DemoSize(grid=64, particles=64, box_size=25.0, n_train=6, n_test=2, cola_steps=8, pm_steps=24,
+                      two_phase_set=("regressor.train.steps=700",),  # the config's 1000 steps: +2 min here
+                      # the VDM part only shows the pipeline: minutes of CPU do not train a diffusion model
+                      # (docs/diffusion.md); the time goes to the two-phase network
+                      vdm_set=("train.steps=60", "train.eval_every=30", "train.checkpoint_every=30",
+                               "sample.steps=15", "sample.mean=false"), vdm_samples=2),
+    "full": DemoSize(grid=256, particles=256, box_size=25.0, n_train=22, n_test=5, cola_steps=10, pm_steps=40,
+                     two_phase_config="two-phase-full.yaml", vdm_config="vdm-full.yaml", vdm_samples=8),
+}
+
+
+@dataclass
+class Demo:
+    """State shared by the stages: where things are and what has been produced."""
+
+    out: Path
+    size_name: str
+    size: DemoSize
+    device: str = "auto"
+    seed: int = 0
+    variants: tuple[str, ...] = ()
+    train_dirs: dict[str, Path] = field(default_factory=dict)   # variant -> training boxes
+    test_dirs: dict[str, Path] = field(default_factory=dict)    # variant -> test boxes (the truth)
+    predictions: dict[str, list[Path]] = field(default_factory=dict)  # label -> prediction folders
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)   # stage -> status, seconds, note
+    metrics: dict[str, Any] | None = None
+
+    def path(self, *parts: str) -> Path:
+        return self.out.joinpath(*parts)
+
+
+def find_config(name: str) -> Path:
+    """A config file shipped with the package (galaxygen/configs/, also the repository's configs/)."""
+    path = PACKAGED_CONFIGS / name
+    if not path.is_file():
+        raise GalaxygenError(f"{path}: shipped config missing (is galaxygen installed completely?)")
+    return path
+
+
+# ------------------------------------------------------------------------------------------ stages
+
+def stage_simulate(demo: Demo) -> str:
+    """Built-in CV boxes for two surrogate variants (same seeds: same DM, different galaxies)."""
+    from galaxygen.sources.universe import suite, surrogate
+
+    s = demo.size
+    demo.variants = tuple(surrogate.VARIANTS)[:2]
+    for v in demo.variants:
+        for split, n, seed in (("train", s.n_train, demo.seed), ("test", s.n_test, demo.seed + 1)):
+            folder = demo.path("boxes", v, split)
+            cfg = suite.SimulateConfig(boxes=n, particles=s.particles, grid=s.grid, box_size=s.box_size,
+                                       galaxy_model=v, set="cv", seed=seed, cola_steps=s.cola_steps,
+                                       pm_steps=s.pm_steps, device=demo.device)
+            suite.simulate_suite(folder, cfg)
+            (demo.train_dirs if split == "train" else demo.test_dirs)[v] = folder
+    return (f"{' and '.join(demo.variants)}: {s.n_train} training + {s.n_test} test boxes each, "
+            f"{s.particles}^3 particles, {s.grid}^3 voxels, {s.box_size:g} Mpc/h")
+
+
+def stage_hod(demo: Demo) -> str:
+    """Fit the HOD on each variant's training boxes; populate every variant's test boxes."""
+    from galaxygen.models.hod import task as hod
+
+    s = demo.size
+    for v in demo.variants:
+        fit_path = hod.write_fit(demo.path("hod", f"hod_{v}.json"),
+                                 hod.fit_boxes([demo.train_dirs[v]], s.hod_model), overwrite=True)
+        label = f"hod_{v}"
+        demo.predictions[label] = []
+        for tested in demo.variants:
+            folder = demo.path("predictions", label, tested)
+            hod.populate_boxes(fit_path, [demo.test_dirs[tested]], folder, seed=demo.seed,
+                               realisations=s.hod_realisations, overwrite=True)
+            demo.predictions[label].append(folder)
+    return f"fitted {s.hod_model} on {', '.join(demo.variants)}, {s.hod_realisations} realisations per test box"
+
+
+def _train_and_predict(demo: Demo, kind: str, config_name: str, overrides: tuple[str, ...], variant: str,
+                       tested: tuple[str, ...], samples: int) -> tuple[str, list[Path]]:
+    """Train `kind` on one variant's training boxes, predict the test boxes of every `tested` variant.
+
+    Returns the prediction label and its folders (one per tested variant)."""
+    from galaxygen.config import apply_overrides, load_yaml
+    from galaxygen.models import registry as tasks
+
+    config = apply_overrides(load_yaml(find_config(config_name)), list(overrides))
+    label = f"{kind}_{variant}"
+    run_dir = demo.path("runs", label)
+    tasks.train(config, [demo.train_dirs[variant]], run_dir, overwrite=True, device=demo.device)
+    folders = []
+    for t in tested:
+        folder = demo.path("predictions", label, t)
+        tasks.predict(run_dir, _test_boxes(demo, t), folder, samples=samples, seed=demo.seed, device=demo.device,
+                      overwrite=True)
+        folders.append(folder)
+    return label, folders
+
+
+def _test_boxes(demo: Demo, variant: str) -> list[Path]:
+    return sorted(demo.test_dirs[variant].glob("*.h5"))
+
+
+def _worker(threads: int, show_progress: bool, args: tuple) -> tuple[str, list[Path]]:
+    """`_train_and_predict` in a worker process with `threads` torch threads (and bars or not)."""
+    import os
+
+    import torch
+
+    torch.set_num_threads(threads)
+    if not show_progress:
+        os.environ["GALAXYGEN_NO_PROGRESS"] = "1"
+    return _train_and_predict(*args)
+
+
+def parallel_jobs(device: str, n_jobs: int, cpus: int | None = None) -> int:
+    """Worker processes for `n_jobs` independent CPU trainings: one per core, at most one per job.
+
+    Tiny networks use two threads poorly (a 3-D R2U-Net step on 2 cores: 0.26 s with 2 threads,
+    0.34 s with 1), so two trainings side by side with one thread each finish ~1.5x sooner than one
+    after the other. On a GPU the trainings run in turn (one process owns the device)."""
+    from galaxygen.device import cpu_cores, resolve_device
+
+    if resolve_device(device).type != "cpu":
+        return 1
+    return max(1, min(n_jobs, cpus if cpus is not None else cpu_cores()))
+
+
+def _run_side_by_side(jobs: list[tuple], workers: int) -> list[tuple[str, list[Path]]]:
+    """`_train_and_predict` of every job in `workers` spawned processes, cores shared among them.
+
+    The first worker shows its progress bars. A failing job's error is re-raised once the jobs already
+    running have finished (queued ones are cancelled); a worker that dies (killed, e.g. out of memory)
+    becomes a GalaxygenError; a Ctrl-C interrupts the running jobs (galaxygen.interrupts)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from galaxygen.device import cpu_cores
+
+    threads = max(1, cpu_cores() // workers)
+    # spawn, not fork: a forked child of a process that ran OpenMP (torch) can hang in its first parallel loop
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    futures = []
+    try:
+        with sigint_ignored():  # the workers start now; a Ctrl-C reaches them only inside a job
+            futures = [pool.submit(call_interruptibly, _worker, threads, i == 0, job) for i, job in enumerate(jobs)]
+        return [f.result() for f in futures]
+    except BrokenProcessPool as exc:
+        raise GalaxygenError(f"demo two-phase stage: a training worker process died unexpectedly (killed, "
+                             f"e.g. out of memory): {exc}") from exc
+    except BaseException as exc:
+        if is_interrupt(exc):  # Ctrl-C: stop the jobs still running
+            stop_workers(futures)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def stage_two_phase(demo: Demo) -> str:
+    """Train the two-phase network on each variant (side by side on CPU cores); predict every variant's
+    test boxes; then Poisson samples of each network on its own variant's test boxes."""
+    jobs = [(demo, "two-phase", demo.size.two_phase_config, demo.size.two_phase_set, v, demo.variants, 1)
+            for v in demo.variants]
+    workers = parallel_jobs(demo.device, len(jobs))
+    results = [_train_and_predict(*job) for job in jobs] if workers == 1 else _run_side_by_side(jobs, workers)
+    for label, folders in results:
+        demo.predictions[label] = folders
+    note = f"trained on {', '.join(demo.variants)} ({workers} at a time), predicted {len(demo.variants) ** 2} variant pairs"
+    if demo.size.two_phase_samples:
+        # the rounded prediction puts galaxies in the likeliest voxels (best voxel metrics, r(k)) but is
+        # more biased than the truth; Poisson draws from the same rates have the truth's statistics
+        from galaxygen.models import registry as tasks
+
+        for v in demo.variants:
+            label = f"two-phase_{v}_poisson"
+            folder = demo.path("predictions", label, v)
+            tasks.predict(demo.path("runs", f"two-phase_{v}"), _test_boxes(demo, v), folder,
+                          samples=demo.size.two_phase_samples, seed=demo.seed, device=demo.device,
+                          counts="poisson", overwrite=True)
+            demo.predictions[label] = [folder]
+        note += f", {demo.size.two_phase_samples} Poisson samples per own test box"
+    return note
+
+
+def stage_vdm(demo: Demo) -> str:
+    """A short VDM run on the first variant; several samples of its test boxes."""
+    v = demo.variants[0]
+    label, folders = _train_and_predict(demo, "vdm", demo.size.vdm_config, demo.size.vdm_set, v, (v,),
+                                        samples=demo.size.vdm_samples)
+    demo.predictions[label] = folders
+    return f"trained on {v}, {demo.size.vdm_samples} samples per test box"
+
+
+def stage_evaluate(demo: Demo) -> str:
+    """Every prediction against the truth test boxes: metrics.json, figures, report.html."""
+    from galaxygen.evaluate import evaluate
+
+    truth = [demo.test_dirs[v] for v in demo.variants]
+    demo.metrics = evaluate(truth, demo.predictions, demo.path("report"), overwrite=True)
+    return f"{len(demo.predictions)} predictions → {demo.path('report', 'report.html')}"
+
+
+STAGES: tuple[tuple[str, Callable[[Demo], str]], ...] = (
+    ("simulate", stage_simulate), ("hod", stage_hod), ("two-phase", stage_two_phase),
+    ("vdm", stage_vdm), ("evaluate", stage_evaluate))
+
+
+# ------------------------------------------------------------------------------------------ driver
+
+def prepare_out(out: Path, overwrite: bool) -> None:
+    """Make the output folder: new or empty, or (with `overwrite`) one that only a previous demo wrote,
+    which is cleared (see :func:`galaxygen.outputs.claim_folder`)."""
+    claim_folder(out, "demo", (MARKER, *SUBDIRS), overwrite=overwrite)
+
+
+def run_demo(out: str | Path = "demo-out", size: str = "small", *, overwrite: bool = False, device: str = "auto",
+             seed: int = 0, echo: Callable[[str], None] = print) -> Demo:
+    """Run every stage; returns the demo state (stage notes and times, predictions, metrics)."""
+    from galaxygen.progress import progress
+
+    if size not in SIZES:
+        raise GalaxygenError(f"--size: {size!r} is not one of {sorted(SIZES)}")
+    out = Path(out)
+    prepare_out(out, overwrite)
+    demo = Demo(out=out, size_name=size, size=SIZES[size], device=device, seed=seed)
+    write_json(out / MARKER, {"size": size, "status": "running"}, overwrite=True)
+    bar = progress(total=len(STAGES), desc="demo", unit="stage")
+    for name, stage in STAGES:
+        bar.set_description(f"demo: {name}")
+        t0 = time.perf_counter()
+        note, status = stage(demo), "done"
+        seconds = time.perf_counter() - t0
+        demo.stages[name] = {"status": status, "seconds": round(seconds, 1), "note": note}
+        (bar.write if hasattr(bar, "write") else echo)(f"[{name}] {note} ({seconds:.0f} s)")
+        bar.update(1)
+    bar.close()
+    write_json(out / MARKER, {"size": size, "status": "finished", "stages": demo.stages,
+                              "predictions": {k: [str(p) for p in v] for k, v in demo.predictions.items()}},
+               overwrite=True)
+    return demo

@@ -1,0 +1,363 @@
+"""A suite of built-in boxes: CV / LH parameter sets, the per-box pipeline, workers and resume.
+
+Per box (DESIGN.md): 2LPT initial conditions -> cheap COLA run (the DM input: ``fields/dm`` NGP
+counts, optional ``fields/dm_velocity``, FoF halos -> ``catalogs/halos``) -> accurate PM run from
+the same ICs -> FoF halos -> galaxy-formation surrogate -> ``catalogs/galaxies`` and
+``fields/galaxies`` (NGP counts). Each galaxy's ``host_halo`` points at the COLA halo whose centre
+lies nearest its PM host among those whose R200 sphere overlaps the PM host's (periodic), -1 if
+none; ``host_mass`` keeps the PM host's mass. Boxes are written atomically as
+``OUT_DIR/<name>.h5``, so an interrupted run resumes by skipping the boxes already there;
+``params.csv`` lists the whole set.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import csv
+import io
+import math
+import multiprocessing as mp
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+
+from galaxygen import __version__
+from galaxygen.box import Box, read_info, write_box
+from galaxygen.config import require, to_dict
+from galaxygen.errors import BoxFormatError, GalaxygenError
+from galaxygen.interrupts import call_interruptibly, is_interrupt, sigint_ignored, stop_workers
+from galaxygen.io import write_text
+from galaxygen.outputs import check_file, record
+from galaxygen.progress import progress
+
+FIDUCIAL = {"omega_m": 0.3, "sigma_8": 0.8, "a_sn1": 1.0, "a_agn1": 1.0, "a_sn2": 1.0, "a_agn2": 1.0}
+#: CAMELS ranges (arXiv:2010.00619): (low, high, log-uniform?)
+LH_RANGES = {"omega_m": (0.1, 0.5, False), "sigma_8": (0.6, 1.0, False), "a_sn1": (0.25, 4.0, True),
+             "a_agn1": (0.25, 4.0, True), "a_sn2": (0.5, 2.0, False), "a_agn2": (0.5, 2.0, False)}
+CSV_COLUMNS = ("name", "omega_m", "sigma_8", "a_sn1", "a_agn1", "a_sn2", "a_agn2", "seed")
+COMMAND = "simulate"  # the name under which boxes are recorded as written (galaxygen.outputs)
+STAGES = ("initial conditions", "COLA run", "COLA halos", "PM run", "PM halos", "galaxies", "write")
+
+
+@dataclass(frozen=True)
+class SimulateConfig:
+    """Settings of `galaxygen simulate` (lengths Mpc/h)."""
+
+    boxes: int = 4
+    particles: int = 64
+    grid: int | None = None  # voxels per side; None = particles
+    box_size: float = 25.0
+    redshift: float = 0.0
+    galaxy_model: str = "tng-like"
+    set: Literal["cv", "lh"] = "cv"
+    seed: int = 0
+    cola_steps: int = 10
+    pm_steps: int = 40
+    z_start: float = 49.0
+    power: Literal["camb", "eh"] = "camb"
+    mesh_factor: int = 2
+    workers: int = 1
+    device: str = "auto"
+    velocities: bool = False
+    linking_length: float = 0.2
+    min_members: int = 20
+    max_members_stored: int | None = 100
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        from galaxygen.sources.universe.surrogate import get_variant
+
+        require(self.boxes >= 1, f"boxes: expected >= 1, got {self.boxes}")
+        require(self.particles >= 8, f"particles: expected >= 8 per side, got {self.particles}")
+        require(self.grid is None or self.grid >= 1, f"grid: expected >= 1 voxels per side, got {self.grid}")
+        require(self.box_size > 0, f"box_size: expected > 0 Mpc/h, got {self.box_size}")
+        require(0 <= self.redshift < self.z_start,
+                f"redshift: expected in [0, z_start={self.z_start}), got {self.redshift}")
+        require(self.set in ("cv", "lh"), f"set: expected cv or lh, got {self.set!r}")
+        require(self.power in ("camb", "eh"), f"power: expected camb or eh, got {self.power!r}")
+        require(self.cola_steps >= 1 and self.pm_steps >= 1, "cola_steps and pm_steps must be >= 1")
+        require(self.workers >= 1, f"workers: expected >= 1, got {self.workers}")
+        require(0 < self.linking_length < 1, f"linking_length: expected in (0, 1), got {self.linking_length}")
+        require(self.min_members >= 2, f"min_members: expected >= 2, got {self.min_members}")
+        require(self.max_members_stored is None or self.max_members_stored >= 1,
+                f"max_members_stored: expected >= 1 or None, got {self.max_members_stored}")
+        require(0 <= self.seed < 2**32, f"seed: expected in [0, 2^32), got {self.seed}")
+        get_variant(self.galaxy_model)
+
+    @property
+    def voxels(self) -> int:
+        return self.particles if self.grid is None else self.grid
+
+
+def box_seeds(seed: int, index: int) -> tuple[int, int]:
+    """(initial-conditions seed, galaxy seed) of box `index` of a set made with `seed`."""
+    ic, gal = np.random.SeedSequence([seed, index]).generate_state(2)
+    return int(ic), int(gal)
+
+
+def parameter_table(set_: str, n_boxes: int, seed: int) -> list[dict]:
+    """Rows {name, omega_m, sigma_8, a_sn1, a_agn1, a_sn2, a_agn2, seed} of a CV or LH set.
+
+    CV: fiducial parameters, a different seed per box. LH: a Latin hypercube (scipy.stats.qmc)
+    over the six parameters in the CAMELS ranges, A_SN1 and A_AGN1 log-uniform.
+    """
+    rows = []
+    if set_ == "lh":
+        from scipy.stats import qmc
+
+        unit = qmc.LatinHypercube(d=len(LH_RANGES), seed=np.random.default_rng([seed, 2**31])).random(n_boxes)
+    for i in range(n_boxes):
+        row = {"name": f"{set_.upper()}_{i}", **FIDUCIAL}
+        if set_ == "lh":
+            for u, (key, (lo, hi, log)) in zip(unit[i], LH_RANGES.items()):
+                row[key] = float(lo * (hi / lo) ** u if log else lo + (hi - lo) * u)
+        elif set_ != "cv":
+            raise GalaxygenError(f"set: expected cv or lh, got {set_!r}")
+        row["seed"] = box_seeds(seed, i)[0]
+        rows.append(row)
+    return rows
+
+
+def params_csv(rows: list[dict]) -> str:
+    """The parameter table as CSV text (header ``name,omega_m,...,seed``)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in rows:
+        w.writerow([r["name"]] + [repr(float(r[k])) for k in CSV_COLUMNS[1:-1]] + [int(r["seed"])])
+    return buf.getvalue()
+
+
+def _provenance(cfg: SimulateConfig, row: dict) -> dict:
+    """Meta attributes that identify a box's settings (also used to validate a resume)."""
+    from galaxygen.sources.universe.surrogate import get_variant
+
+    ic_seed, gal_seed = box_seeds(cfg.seed, int(row["index"]))
+    return {"generator": f"galaxygen {__version__} simulate", "particles": cfg.particles,
+            "cola_steps": cfg.cola_steps, "pm_steps": cfg.pm_steps, "z_start": cfg.z_start,
+            "power_spectrum": cfg.power,
+            "mesh_factor": cfg.mesh_factor, "galaxy_model": cfg.galaxy_model,
+            "galaxy_model_kind": "surrogate (stochastic galaxy model on PM halos; not hydrodynamics)",
+            "galaxy_model_description": get_variant(cfg.galaxy_model).description,
+            "ic_seed": ic_seed, "galaxy_seed": gal_seed, "set_seed": cfg.seed, "set": cfg.set,
+            "linking_length": cfg.linking_length, "min_members": cfg.min_members}
+
+
+def _to_numpy(t) -> np.ndarray:
+    return t.detach().cpu().numpy()
+
+
+def simulate_box(cfg: SimulateConfig, row: dict, stage: Callable[[str], None] | None = None) -> Box:
+    """Run the whole pipeline for one parameter row; returns the Box (not written).
+
+    `stage(name)` is called as each of `STAGES` (but "write") completes.
+    """
+    from galaxygen.device import resolve_device
+    from galaxygen.mesh import paint
+    from galaxygen.cosmology.linear import Cosmology
+    from galaxygen.halos.fof import find_halos
+    from galaxygen.sources.universe.surrogate import get_variant, mass_unit_for, match_hosts, populate
+    from galaxygen.sources.universe.ics import initial_conditions
+    from galaxygen.sources.universe.nbody import run_cola, run_pm
+
+    done = stage or (lambda _name: None)
+    dev = resolve_device(cfg.device)
+    meta = _provenance(cfg, row)
+    n, L, grid = cfg.particles, cfg.box_size, cfg.voxels
+    cosmo = Cosmology(omega_m=row["omega_m"], sigma_8=row["sigma_8"])
+    ics = initial_conditions(cosmo, n, L, meta["ic_seed"], z_start=cfg.z_start, device=dev,
+                             method=cfg.power)
+    done(STAGES[0])
+    cola = run_cola(ics, cosmo, steps=cfg.cola_steps, mesh_factor=cfg.mesh_factor, z_final=cfg.redshift,
+                    device=dev)
+    dm = paint(cola.pos, grid, L, scheme="ngp")
+    dm_velocity = None
+    if cfg.velocities:
+        occupied = dm.clamp(min=1.0)
+        dm_velocity = np.stack([_to_numpy(paint(cola.pos, grid, L, scheme="ngp", weights=cola.vel[:, d])
+                                          / occupied) for d in range(3)]).astype(np.float32)
+    dm = _to_numpy(dm).astype(np.float32)
+    done(STAGES[1])
+    halos = find_halos(cola.pos, L, cola.particle_mass, vel=cola.vel, linking_length=cfg.linking_length,
+                       min_members=cfg.min_members, max_members_stored=cfg.max_members_stored)
+    del cola
+    done(STAGES[2])
+    pm = run_pm(ics, cosmo, steps=cfg.pm_steps, mesh_factor=cfg.mesh_factor, z_final=cfg.redshift, device=dev)
+    del ics
+    done(STAGES[3])
+    pm_halos = find_halos(pm.pos, L, pm.particle_mass, vel=pm.vel, linking_length=cfg.linking_length,
+                          min_members=cfg.min_members)
+    del pm
+    done(STAGES[4])
+    rng = np.random.default_rng(meta["galaxy_seed"])
+    params = {k: row[k] for k in FIDUCIAL}
+    gal = populate(pm_halos, L, get_variant(cfg.galaxy_model), params, rng,
+                   mass_unit=mass_unit_for(L, n, cfg.min_members))
+    host = gal.pop("host")
+    gal["host_halo"] = match_hosts(pm_halos["pos"][host], pm_halos["radius"][host], halos["pos"], L,
+                                   halos["radius"])
+    galaxies = _to_numpy(paint(gal["pos"], grid, L, scheme="ngp")).astype(np.float32)
+    done(STAGES[5])
+    meta.update(n_halos_cola=len(halos["mass"]), n_halos_pm=len(pm_halos["mass"]),
+                n_galaxies=len(gal["pos"]), mass_unit=mass_unit_for(L, n, cfg.min_members),
+                max_members_stored=-1 if cfg.max_members_stored is None else cfg.max_members_stored)
+    return Box(box_size=L, grid=grid, redshift=cfg.redshift, source="synthetic", suite=cfg.galaxy_model,
+               name=row["name"], dm=dm, galaxies=galaxies, params={**params, "seed": float(row["seed"])},
+               dm_velocity=dm_velocity, halos=halos, galaxy_catalog=gal, meta=meta)
+
+
+_IDENTITY = ("particles", "cola_steps", "pm_steps", "z_start", "power_spectrum", "mesh_factor",
+             "galaxy_model", "ic_seed", "galaxy_seed", "linking_length", "min_members")
+
+
+def _finished(path: Path, cfg: SimulateConfig, row: dict) -> bool:
+    """Whether `path` already holds this box with these settings (resume); raise if it differs."""
+    if not path.exists() or cfg.overwrite:
+        return False
+    try:
+        info = read_info(path)
+    except BoxFormatError as exc:
+        raise GalaxygenError(f"{path}: exists but is not a valid box ({exc}); remove it or pass --overwrite") from exc
+    want = _provenance(cfg, row)
+    have = {**info["meta"], "grid": info["grid"], "box_size": info["box_size"], "redshift": info["redshift"]}
+    diff = [k for k in _IDENTITY if have.get(k) != want[k]]
+    diff += [k for k, v in (("grid", cfg.voxels), ("box_size", cfg.box_size), ("redshift", cfg.redshift))
+             if not math.isclose(float(have[k]), float(v))]
+    if cfg.velocities and not info["has_dm_velocity"]:
+        diff.append("velocities")
+    if diff:
+        raise GalaxygenError(f"{path}: exists with different settings ({', '.join(diff)}); "
+                             "choose another OUT_DIR or pass --overwrite")
+    return True
+
+
+def _write_params(out_dir: Path, rows: list[dict], overwrite: bool) -> Path:
+    path = out_dir / "params.csv"
+    text = params_csv(rows)
+    if path.exists() and path.read_text() == text:
+        return path
+    if path.exists() and not overwrite:
+        raise GalaxygenError(f"{path}: exists with a different parameter table; choose another OUT_DIR "
+                             "or pass --overwrite")
+    write_text(check_file(path, COMMAND, overwrite), text, overwrite=True)
+    record(out_dir, COMMAND, [path.name])
+    return path
+
+
+def _run_one(cfg: SimulateConfig, row: dict, out_dir: str, events=None) -> dict:
+    """Simulate and write one box; report stages on `events` (a queue) when given."""
+    t0 = time.perf_counter()
+    path = Path(out_dir) / f"{row['name']}.h5"
+
+    def stage(name: str) -> None:
+        if events is not None:
+            events.put((row["name"], name))
+
+    box = simulate_box(cfg, row, stage)
+    write_box(path, box, overwrite=cfg.overwrite)
+    stage(STAGES[-1])
+    return {"name": row["name"], "path": str(path), "status": "written", "seconds": time.perf_counter() - t0,
+            "n_halos": int(box.meta["n_halos_cola"]), "n_galaxies": int(box.meta["n_galaxies"])}
+
+
+def _worker_init(threads: int) -> None:
+    import numba
+    import torch
+
+    os.environ.setdefault("GALAXYGEN_NO_PROGRESS", "1")
+    torch.set_num_threads(threads)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def simulate_suite(out_dir: str | os.PathLike, cfg: SimulateConfig) -> dict:
+    """Simulate a CV or LH set into `out_dir` (resumable); returns a JSON-ready summary.
+
+    Returns ``{"out_dir", "params_csv", "config", "boxes": [{name, path, status ("written" or
+    "skipped"), seconds, n_halos, n_galaxies}]}``.
+    """
+    out = Path(out_dir)
+    rows = parameter_table(cfg.set, cfg.boxes, cfg.seed)
+    for i, r in enumerate(rows):
+        r["index"] = i
+    if cfg.overwrite and out.is_dir():  # replace only boxes this command wrote, all checked first
+        for r in rows:
+            check_file(out / f"{r['name']}.h5", COMMAND, overwrite=True)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = _write_params(out, rows, cfg.overwrite)
+    results, todo = {}, []
+    for r in rows:
+        path = out / f"{r['name']}.h5"
+        if _finished(path, cfg, r):
+            info = read_info(path)
+            results[r["name"]] = {"name": r["name"], "path": str(path), "status": "skipped", "seconds": 0.0,
+                                  "n_halos": info["halos"]["count"] if info["halos"] else 0,
+                                  "n_galaxies": int(info["n_galaxies"])}
+        else:
+            todo.append(r)
+    bar = progress(total=len(todo) * len(STAGES), desc=f"simulate {len(todo)} box(es)", unit="stage")
+
+    def done(result: dict) -> None:
+        results[result["name"]] = result
+        record(out, COMMAND, [Path(result["path"]).name])
+
+    try:
+        if cfg.workers == 1 or len(todo) <= 1:
+            for r in todo:
+                done(_run_one_local(cfg, r, out, bar))
+        else:
+            _run_parallel(cfg, todo, out, bar, done)
+    finally:
+        bar.close()
+    return {"out_dir": str(out), "params_csv": str(csv_path), "config": to_dict(cfg),
+            "boxes": [results[r["name"]] for r in rows]}
+
+
+def _run_one_local(cfg, row, out, bar) -> dict:
+    class _Events:
+        def put(self, ev):
+            bar.set_postfix_str(f"{ev[0]}: {ev[1]}", refresh=False)
+            bar.update(1)
+
+    return _run_one(cfg, row, str(out), _Events())
+
+
+def _run_parallel(cfg: SimulateConfig, todo: list[dict], out: Path, bar, done: Callable[[dict], None]) -> None:
+    """Simulate `todo` in `cfg.workers` spawned processes, at most one box per worker at a time (so a
+    Ctrl-C leaves no box queued); calls `done` with each box's result as it finishes."""
+    from galaxygen.device import cpu_cores
+
+    ctx = mp.get_context("spawn")  # torch and numba thread pools do not survive fork
+    workers = min(cfg.workers, len(todo))
+    threads = max(1, cpu_cores() // workers)
+    queue = list(todo)
+    with ctx.Manager() as manager:
+        events = manager.Queue()
+        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                                    initargs=(threads,)) as pool:
+            def submit() -> cf.Future:
+                return pool.submit(call_interruptibly, _run_one, cfg, queue.pop(0), str(out), events)
+
+            with sigint_ignored():  # the workers start now and keep Ctrl-C ignored outside a box
+                pending = {submit() for _ in range(workers)}
+            try:
+                while pending:
+                    finished, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                    while not events.empty():
+                        name, stage_name = events.get()
+                        bar.set_postfix_str(f"{name}: {stage_name}", refresh=False)
+                        bar.update(1)
+                    for f in finished:
+                        done(f.result())  # re-raises a worker's error
+                        if queue:
+                            pending.add(submit())
+            except BaseException as exc:
+                if is_interrupt(exc):  # stop the boxes still running; keep the record of those written
+                    stop_workers(pending)
+                    for f in pending:
+                        if not f.cancelled() and f.exception() is None:
+                            done(f.result())
+                raise

@@ -1,0 +1,485 @@
+"""Training data from box files: splits, the input transform, and periodic crops with augmentation.
+
+* Splits are by whole boxes (lists of names, or fractions drawn with a seed) or, for a single box,
+  by contiguous slabs along one axis; never by random voxels (SCIENCE.md, "Known pitfalls").
+* The input transform is log1p followed by standardisation, with statistics from the training
+  boxes only; it is saved in the run directory (``transform.json``).
+* A crop is a cube of ``crop`` target voxels with ``pad`` voxels of input context on each side,
+  cut from the periodic box; a share ``focus`` of crops is centred (with jitter) on a galaxy or halo
+  ("focus training on halos"); each crop gets one of the 48 symmetries of the cube, velocity
+  components permuted and sign-flipped with the axes.
+* Sample ``n`` of a :class:`CropDataset` depends only on (seed, n), so training is reproducible,
+  resumable, and the same global batch is drawn whatever the number of processes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator, Literal, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from galaxygen.box import PARAM_NAMES, Box, read_box
+from galaxygen.config import require
+from galaxygen.errors import ConfigError, GalaxygenError
+from galaxygen.training.tiling import periodic_window
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How crops are drawn and boxes split.
+
+    crop : target cube side [voxels]; pad : input context on each side [voxels].
+    focus : share of crops centred on a galaxy/halo (``focus_on``), the rest uniform.
+    augment : draw one of the 48 cube symmetries per crop.
+    velocity : add the 3 DM velocity channels (boxes must hold ``fields/dm_velocity``).
+    validation, test : fractions of the boxes (or of the slab axis for one box) held out.
+    train_boxes, validation_boxes, test_boxes : explicit box names (override the fractions).
+    """
+
+    crop: int = 32
+    pad: int = 16
+    focus: float = 0.5
+    focus_on: Literal["galaxies", "halos"] = "galaxies"
+    jitter: float = 0.5
+    augment: bool = True
+    velocity: bool = False
+    log1p: bool = True
+    standardise: bool = True
+    validation: float = 0.25
+    test: float = 0.0
+    split_seed: int = 0
+    slab_axis: int = 0
+    train_boxes: tuple[str, ...] | None = None
+    validation_boxes: tuple[str, ...] | None = None
+    test_boxes: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        require(self.crop >= 1, f"data.crop: expected >= 1 voxel, got {self.crop}")
+        require(self.pad >= 0, f"data.pad: expected >= 0 voxels, got {self.pad}")
+        require(0.0 <= self.focus <= 1.0, f"data.focus: expected a share in [0, 1], got {self.focus}")
+        require(0.0 <= self.jitter <= 1.0, f"data.jitter: expected a fraction of the crop in [0, 1], got {self.jitter}")
+        require(0.0 <= self.validation < 1.0 and 0.0 <= self.test < 1.0 and self.validation + self.test < 1.0,
+                f"data.validation + data.test: expected fractions summing below 1, got {self.validation}, {self.test}")
+        require(self.slab_axis in (0, 1, 2), f"data.slab_axis: expected 0, 1 or 2, got {self.slab_axis}")
+
+
+# ----------------------------------------------------------------------------- splits
+
+@dataclass(frozen=True)
+class Region:
+    """A box file, or a contiguous slab ``[lo, hi)`` of it along ``axis`` (hi=None: whole box)."""
+
+    path: str
+    name: str
+    axis: int = 0
+    lo: int = 0
+    hi: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "name": self.name, "axis": self.axis, "lo": self.lo, "hi": self.hi}
+
+
+@dataclass(frozen=True)
+class BoxRecord:
+    """A box a run started with: its name, absolute path and :func:`box_fingerprint`."""
+
+    name: str
+    path: str
+    fingerprint: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "fingerprint": self.fingerprint}
+
+
+@dataclass(frozen=True)
+class Split:
+    """Regions for training, validation and test; `boxes` records every box given (all of them, also
+    those an explicit name list leaves unused), so that `--resume` can check it gets the same ones."""
+
+    train: tuple[Region, ...]
+    validation: tuple[Region, ...]
+    test: tuple[Region, ...] = ()
+    boxes: tuple[BoxRecord, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: [r.as_dict() for r in getattr(self, k)] for k in ("train", "validation", "test")}
+        out["boxes"] = [b.as_dict() for b in self.boxes]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Split":
+        parts = {k: tuple(Region(**r) for r in data.get(k, [])) for k in ("train", "validation", "test")}
+        return cls(**parts, boxes=tuple(BoxRecord(**b) for b in data.get("boxes", [])))
+
+
+def box_fingerprint(path: str | Path) -> str:
+    """SHA-256 (hex) of what training reads from a box file: grid, box size, redshift, params and
+    every grid under ``fields/`` (name, shape, dtype and values). Meta and catalogues are left out."""
+    import hashlib
+
+    import h5py
+    import hdf5plugin  # noqa: F401  (registers Blosc etc. for compressed inputs)
+
+    h = hashlib.sha256()
+    with h5py.File(path, "r") as f:
+        for key in ("grid", "box_size", "redshift"):
+            h.update(f"{key}={float(f.attrs[key])!r};".encode())
+        params = f["params"].attrs if "params" in f else {}
+        for key in sorted(params):
+            h.update(f"{key}={float(params[key])!r};".encode())
+        for name in sorted(f["fields"]):
+            data = np.ascontiguousarray(f["fields"][name][()])
+            h.update(f"{name}:{data.shape}:{data.dtype.str};".encode())
+            h.update(data.data)
+    return h.hexdigest()
+
+
+def box_records(paths: Sequence[str | Path]) -> tuple[BoxRecord, ...]:
+    """Name (the file's ``name`` attribute), absolute path and fingerprint of each box file."""
+    import h5py
+
+    out = []
+    for p in paths:
+        path = os.path.abspath(p)
+        with h5py.File(path, "r") as f:
+            name = str(f.attrs["name"])
+        out.append(BoxRecord(name, path, box_fingerprint(path)))
+    names = [b.name for b in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"box names must be unique within a training set, got {sorted(names)}")
+    return tuple(out)
+
+
+def resume_split(split: Split, paths: Sequence[str | Path], where: str) -> Split:
+    """The saved split of a run being resumed, pointed at the box files `paths` given now.
+
+    They must be the boxes the run started with: the same names and the same content (fingerprints
+    recorded in `where`, the run's split.json); their absolute paths replace the recorded ones, so a
+    run resumes from any working directory, also after its boxes moved. A split saved without box
+    records (an older run) is returned as it is.
+    """
+    if not split.boxes:
+        return split
+    now = {b.name: b for b in box_records(paths)}
+    saved = {b.name: b for b in split.boxes}
+    if set(now) != set(saved):
+        diff = [f"{label} {names}" for label, names in (("missing", sorted(set(saved) - set(now))),
+                                                         ("not in the run", sorted(set(now) - set(saved)))) if names]
+        raise ConfigError(f"--boxes: not the boxes this run started with (recorded in {where}): "
+                          f"{', '.join(diff)}; resume with the same boxes or start a new run")
+    for name, b in sorted(now.items()):
+        if b.fingerprint != saved[name].fingerprint:
+            raise GalaxygenError(f"{b.path}: box {name!r} differs in content from the one this run started "
+                                 f"with ({saved[name].path}, fingerprint in {where}); resume with the same "
+                                 f"boxes or start a new run")
+    def repoint(part: tuple[Region, ...]) -> tuple[Region, ...]:
+        return tuple(replace(r, path=now[r.name].path) for r in part)
+    return Split(repoint(split.train), repoint(split.validation), repoint(split.test),
+                 tuple(now[b.name] for b in split.boxes))
+
+
+def split_boxes(paths: Sequence[str | Path], cfg: DataConfig) -> Split:
+    """Split box files into train / validation / test, by whole boxes or (one box) by slabs.
+
+    Names come from the files (``read_info``-cheap attribute read); regions hold absolute paths and
+    the split records every box's fingerprint (see :func:`resume_split`). With explicit name lists
+    the boxes not named are unused; with fractions, ``round(fraction * n)`` boxes (at least one for
+    a positive validation fraction) are drawn with ``split_seed``.
+    """
+    import h5py
+
+    if not paths:
+        raise ConfigError("no box files to train on")
+    records = box_records(paths)
+    names, paths = [b.name for b in records], [b.path for b in records]
+    by_name = dict(zip(names, paths))
+    if cfg.train_boxes is not None:
+        def pick(lst, key):
+            missing = [n for n in (lst or ()) if n not in by_name]
+            if missing:
+                raise ConfigError(f"data.{key}: no box named {missing}; found {sorted(names)}")
+            return tuple(Region(by_name[n], n) for n in (lst or ()))
+        split = Split(pick(cfg.train_boxes, "train_boxes"), pick(cfg.validation_boxes, "validation_boxes"),
+                      pick(cfg.test_boxes, "test_boxes"))
+    elif len(paths) == 1:
+        with h5py.File(paths[0], "r") as f:
+            n = int(f.attrs["grid"])
+        n_val = int(round(cfg.validation * n))
+        n_test = int(round(cfg.test * n))
+        n_train = n - n_val - n_test
+        a = cfg.slab_axis
+        split = Split((Region(paths[0], names[0], a, 0, n_train),),
+                      (Region(paths[0], names[0], a, n_train, n_train + n_val),) if n_val else (),
+                      (Region(paths[0], names[0], a, n_train + n_val, n),) if n_test else ())
+    else:
+        order = np.random.default_rng(cfg.split_seed).permutation(len(paths))
+        n_val = max(1, int(round(cfg.validation * len(paths)))) if cfg.validation > 0 else 0
+        n_test = int(round(cfg.test * len(paths)))
+        if n_val + n_test >= len(paths):
+            raise ConfigError(f"data.validation/test: {len(paths)} boxes leave none for training")
+        regions = [Region(paths[i], names[i]) for i in order]
+        split = Split(tuple(sorted(regions[n_val + n_test:], key=lambda r: r.name)),
+                      tuple(sorted(regions[:n_val], key=lambda r: r.name)),
+                      tuple(sorted(regions[n_val:n_val + n_test], key=lambda r: r.name)))
+    if not split.train:
+        raise ConfigError("the split leaves no training boxes")
+    return replace(split, boxes=records)
+
+
+def region_mask(region: Region, grid: int) -> np.ndarray:
+    """Boolean (N,N,N) mask of the voxels in `region`."""
+    mask = np.zeros((grid,) * 3, dtype=bool)
+    sl = [slice(None)] * 3
+    sl[region.axis] = slice(region.lo, grid if region.hi is None else region.hi)
+    mask[tuple(sl)] = True
+    return mask
+
+
+# ----------------------------------------------------------------------------- transform
+
+@dataclass(frozen=True)
+class Transform:
+    """Input transform x -> (f(x) - mean) / std per channel, f = log1p for DM counts.
+
+    Channel 0 is the DM count, channels 1-3 (optional) the DM velocity [km/s] (standardised, no
+    log). ``target_mean``/``target_std`` are the same statistics of log1p(galaxies) for models that
+    regress a standardised target (e.g. the diffusion model).
+    """
+
+    log1p: bool
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    target_mean: float = 0.0
+    target_std: float = 1.0
+
+    @property
+    def channels(self) -> int:
+        return len(self.mean)
+
+    def apply(self, dm: np.ndarray, velocity: np.ndarray | None = None) -> np.ndarray:
+        """(C, N, N, N) float32 network input from DM counts (N,N,N) and velocity (3,N,N,N)."""
+        x = np.log1p(dm) if self.log1p else dm
+        chans = [x[None]]
+        if self.channels > 1:
+            if velocity is None:
+                raise ConfigError("the model takes DM velocity channels but the box has no fields/dm_velocity")
+            chans.append(velocity)
+        out = np.concatenate(chans, axis=0).astype(np.float32)
+        mean = np.asarray(self.mean, np.float32)[:, None, None, None]
+        std = np.asarray(self.std, np.float32)[:, None, None, None]
+        return (out - mean) / std
+
+    def apply_target(self, galaxies: np.ndarray | torch.Tensor):
+        """Standardised log1p of galaxy counts."""
+        lib = torch if isinstance(galaxies, torch.Tensor) else np
+        return (lib.log1p(galaxies) - self.target_mean) / self.target_std
+
+    def invert_target(self, y):
+        """Counts from a standardised log1p target (inverse of :meth:`apply_target`)."""
+        lib = torch if isinstance(y, torch.Tensor) else np
+        return lib.expm1(y * self.target_std + self.target_mean)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"log1p": self.log1p, "mean": list(self.mean), "std": list(self.std),
+                "target_mean": self.target_mean, "target_std": self.target_std}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Transform":
+        return cls(bool(d["log1p"]), tuple(map(float, d["mean"])), tuple(map(float, d["std"])),
+                   float(d.get("target_mean", 0.0)), float(d.get("target_std", 1.0)))
+
+
+def fit_transform(regions: Sequence[Region], cfg: DataConfig) -> Transform:
+    """Statistics of the transformed inputs over the training regions only (float64 sums)."""
+    nch = 4 if cfg.velocity else 1
+    s1, s2, cnt = np.zeros(nch), np.zeros(nch), 0
+    t1 = t2 = 0.0
+    for r in regions:
+        box = read_box(r.path, catalogs=False, velocity=cfg.velocity)
+        m = region_mask(r, box.grid)
+        x = np.log1p(box.dm[m].astype(np.float64)) if cfg.log1p else box.dm[m].astype(np.float64)
+        chans = [x]
+        if cfg.velocity:
+            if box.dm_velocity is None:
+                raise ConfigError(f"{r.path}: data.velocity is true but the box has no fields/dm_velocity")
+            chans += [box.dm_velocity[i][m].astype(np.float64) for i in range(3)]
+        for i, c in enumerate(chans):
+            s1[i] += c.sum()
+            s2[i] += (c * c).sum()
+        g = np.log1p(box.galaxies[m].astype(np.float64))
+        t1 += g.sum()
+        t2 += (g * g).sum()
+        cnt += int(m.sum())
+    mean = s1 / cnt
+    std = np.sqrt(np.maximum(s2 / cnt - mean ** 2, 0.0))
+    tm = t1 / cnt
+    ts = math.sqrt(max(t2 / cnt - tm * tm, 0.0))
+    if not cfg.standardise:
+        mean, std = np.zeros(nch), np.ones(nch)
+    std = np.where(std > 0, std, 1.0)
+    return Transform(cfg.log1p, tuple(map(float, mean)), tuple(map(float, std)), float(tm), float(ts if ts > 0 else 1.0))
+
+
+# ----------------------------------------------------------------------------- loaded boxes
+
+@dataclass(eq=False)
+class BoxData:
+    """A region of one box in memory: transformed input, target counts, focus voxels, extras."""
+
+    region: Region
+    box: Box
+    inputs: torch.Tensor          # (C, N, N, N) float32, transformed
+    target: torch.Tensor          # (N, N, N) float32 counts
+    params: torch.Tensor          # (len(PARAM_NAMES),) float32, NaN where unknown
+    focus: np.ndarray             # (m, 3) int voxel indices inside the region
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # (N, N, N) each
+
+    @property
+    def grid(self) -> int:
+        return self.box.grid
+
+    def mask(self) -> np.ndarray:
+        return region_mask(self.region, self.box.grid)
+
+
+def load_region(region: Region, transform: Transform, cfg: DataConfig) -> BoxData:
+    """Read a region's box, transform its input and list its focus voxels."""
+    box = read_box(region.path, catalogs=cfg.focus_on == "halos", velocity=cfg.velocity)
+    inputs = torch.from_numpy(transform.apply(box.dm, box.dm_velocity))
+    n = box.grid
+    if cfg.focus_on == "halos" and box.halos is not None and "pos" in box.halos:
+        vox = np.floor(np.asarray(box.halos["pos"], np.float64) / box.box_size * n).astype(np.int64) % n
+    else:
+        vox = np.argwhere(box.galaxies > 0)
+    inside = region_mask(region, n)[vox[:, 0], vox[:, 1], vox[:, 2]] if len(vox) else np.zeros(0, bool)
+    params = torch.tensor([box.params.get(k, float("nan")) for k in PARAM_NAMES], dtype=torch.float32)
+    return BoxData(region, box, inputs, torch.from_numpy(box.galaxies), params, vox[inside])
+
+
+# ----------------------------------------------------------------------------- symmetries
+
+SYMMETRIES: tuple[tuple[tuple[int, int, int], tuple[bool, bool, bool]], ...] = tuple(
+    (perm, flips) for perm in itertools.permutations(range(3))
+    for flips in itertools.product((False, True), repeat=3))
+"""The 48 symmetries of the cube: an axis permutation and a flip per (permuted) axis."""
+
+
+def apply_symmetry(x: torch.Tensor, k: int, vector: bool = False) -> torch.Tensor:
+    """Symmetry `k` of the cube applied to x (C, N, N, N).
+
+    With ``vector=True`` x holds the 3 components of a vector field (C == 3): components are
+    permuted with the axes and negated along flipped axes.
+    """
+    perm, flips = SYMMETRIES[k]
+    y = x.permute(0, *(p + 1 for p in perm))
+    dims = [i + 1 for i in range(3) if flips[i]]
+    if dims:
+        y = y.flip(dims)
+    if vector:
+        sign = torch.tensor([-1.0 if f else 1.0 for f in flips], dtype=y.dtype)[:, None, None, None]
+        y = y[list(perm)] * sign
+    return y.contiguous()
+
+
+# ----------------------------------------------------------------------------- crops
+
+class CropDataset(Dataset):
+    """Random periodic crops over a list of BoxData; item n depends only on (seed, n).
+
+    Each item is a dict: ``input`` (C, crop+2pad, ...) float32, ``target`` (1, crop, crop, crop)
+    counts, ``params`` (7,) and each extra field (1, crop, crop, crop). The dataset is unbounded:
+    any non-negative index is valid (``len`` is a nominal epoch, one crop per target volume).
+    """
+
+    def __init__(self, boxes: Sequence[BoxData], cfg: DataConfig, seed: int = 0):
+        if not boxes:
+            raise ConfigError("no training boxes")
+        self.boxes = list(boxes)
+        self.cfg = cfg
+        self.seed = int(seed)
+        for b in self.boxes:
+            width = (b.grid if b.region.hi is None else b.region.hi) - b.region.lo
+            if width < cfg.crop:
+                raise ConfigError(f"data.crop ({cfg.crop}) is wider than the training slab of {b.region.name} "
+                                  f"({width} voxels): crops would reach into held-out voxels")
+        vols = np.array([b.mask().sum() for b in self.boxes], np.float64)
+        self.weights = vols / vols.sum()
+        self.velocity = cfg.velocity
+
+    def __len__(self) -> int:
+        total = sum(b.mask().sum() for b in self.boxes)
+        return max(1, int(total // self.cfg.crop ** 3))
+
+    def corner(self, rng: np.random.Generator, b: BoxData) -> np.ndarray:
+        """Lower corner of the target crop (voxels; may wrap), with the crop inside the region."""
+        cfg, n, r = self.cfg, b.grid, b.region
+        c = cfg.crop
+        if len(b.focus) and rng.random() < cfg.focus:
+            centre = b.focus[rng.integers(len(b.focus))]
+            jit = rng.integers(-int(cfg.jitter * c / 2), int(cfg.jitter * c / 2) + 1, size=3)
+            corner = centre + jit - c // 2
+        else:
+            corner = rng.integers(0, n, size=3)
+        hi = n if r.hi is None else r.hi
+        width = hi - r.lo
+        if width < n:  # keep the target inside the slab along its axis
+            span = max(width - c, 0)
+            corner[r.axis] = r.lo + int(np.clip(corner[r.axis] - r.lo, 0, span))
+        return corner
+
+    def __getitem__(self, n: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, int(n)])
+        b = self.boxes[rng.choice(len(self.boxes), p=self.weights)]
+        corner = self.corner(rng, b)
+        cfg = self.cfg
+        x = periodic_window(b.inputs, tuple(int(v) - cfg.pad for v in corner), cfg.crop + 2 * cfg.pad)
+        y = periodic_window(b.target[None], tuple(int(v) for v in corner), cfg.crop)
+        extras = {k: periodic_window(v[None], tuple(int(c) for c in corner), cfg.crop) for k, v in b.extras.items()}
+        if cfg.augment:
+            k = int(rng.integers(len(SYMMETRIES)))
+            if self.velocity:
+                x = torch.cat([apply_symmetry(x[:1], k), apply_symmetry(x[1:4], k, vector=True)])
+            else:
+                x = apply_symmetry(x, k)
+            y = apply_symmetry(y, k)
+            extras = {name: apply_symmetry(v, k) for name, v in extras.items()}
+        item = {"input": x.contiguous(), "target": y.contiguous(), "params": b.params}
+        item.update({name: v.contiguous() for name, v in extras.items()})
+        return item
+
+
+class StreamSampler(Sampler[int]):
+    """Infinite stream of sample ids for one rank: global batch s holds ids [s B, (s+1) B).
+
+    Rank r of W takes the contiguous share ``[s B + r b, s B + (r+1) b)`` with b = B / W, so W
+    processes together see exactly the global batch of one process. Starts at ``start_step``
+    (resume) and stops after ``stop_step`` when given.
+    """
+
+    def __init__(self, global_batch: int, rank: int = 0, world_size: int = 1, start_step: int = 0,
+                 stop_step: int | None = None):
+        if global_batch % world_size:
+            raise ConfigError(f"train.batch_size ({global_batch}) must be a multiple of the number of "
+                              f"processes ({world_size})")
+        self.B, self.rank, self.world = global_batch, rank, world_size
+        self.b = global_batch // world_size
+        self.start, self.stop = start_step, stop_step
+
+    def __iter__(self) -> Iterator[int]:
+        step = self.start
+        while self.stop is None or step < self.stop:
+            base = step * self.B + self.rank * self.b
+            yield from range(base, base + self.b)
+            step += 1
+
+    def __len__(self) -> int:
+        if self.stop is None:
+            return 2 ** 62
+        return max(0, self.stop - self.start) * self.b
