@@ -1,18 +1,12 @@
-"""`galaxygen info BOX`: what a box file holds."""
+"""`galaxygen info BOX`: what a box file holds.
+
+The work of the command: its options are in :mod:`galaxygen.cli.parsers.info`.
+"""
 
 from __future__ import annotations
 
 from galaxygen.box import read_info
 from galaxygen.cli.common import emit_json
-
-
-def register(sub) -> None:
-    p = sub.add_parser("info", help="what a box file holds",
-                       description="Print a box file's grid, box size [Mpc/h], source, suite, parameters, "
-                                   "numbers of DM particles and galaxies, and which optional parts it has.")
-    p.add_argument("box", help="box file (.h5)")
-    p.add_argument("--json", action="store_true", help="print JSON (stable keys) instead of text")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:
