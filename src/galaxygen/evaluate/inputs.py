@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import h5py
 import numpy as np
 
 from galaxygen.box import list_boxes, made_from, made_from_differences, meta_warnings, read_box
@@ -80,8 +81,6 @@ def read_header(path: str | os.PathLike) -> BoxHeader:
     Falls back to the full reader for any file it cannot read, so that a broken file gets the
     box reader's message naming the file and key.
     """
-    import h5py
-
     path = Path(path)
     try:
         with h5py.File(path, "r") as f:

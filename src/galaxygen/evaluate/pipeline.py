@@ -23,6 +23,7 @@ from galaxygen.evaluate.metrics import box_stats, combine, k_below, k_nyquist, p
 from galaxygen.io import write_json
 from galaxygen.outputs import staged_folder
 from galaxygen.progress import progress
+from galaxygen.report import figures, html
 
 log = logging.getLogger(__name__)
 
@@ -273,8 +274,6 @@ def evaluate(truth_paths: Sequence[str | os.PathLike], predictions: Mapping[str,
     and `overwrite` is False, or holds anything `galaxygen evaluate` did not write there (see
     :mod:`galaxygen.outputs`). Returns the metrics dict with ``files`` (paths written) added.
     """
-    from galaxygen.report import figures, html
-
     out_dir = Path(out_dir)
     with staged_folder(out_dir, "evaluate", overwrite=overwrite) as tmp:
         metrics, slabs = compute(truth_paths, predictions)
