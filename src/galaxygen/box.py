@@ -1,6 +1,6 @@
 """Box files (format version 1): one HDF5 file per simulated volume.
 
-Layout (DESIGN.md, docs/box-format.md)::
+Layout (docs/box-format.md)::
 
     /                attrs format="galaxygen.box", version=1, box_size [Mpc/h], grid N,
                      redshift, source, suite, name

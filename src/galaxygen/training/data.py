@@ -1,7 +1,7 @@
 """Training data from box files: splits, the input transform, and periodic crops with augmentation.
 
 * Splits are by whole boxes (lists of names, or fractions drawn with a seed) or, for a single box,
-  by contiguous slabs along one axis; never by random voxels (SCIENCE.md, "Known pitfalls").
+  by contiguous slabs along one axis; never by random voxels (docs/science.md, "Known pitfalls").
 * The input transform is log1p followed by standardisation, with statistics from the training
   boxes only; it is saved in the run directory (``transform.json``).
 * A crop is a cube of ``crop`` target voxels with ``pad`` voxels of input context on each side,

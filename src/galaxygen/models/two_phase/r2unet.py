@@ -2,7 +2,7 @@
 
 Every block (encoder, bottleneck, decoder) is a :class:`~galaxygen.models.two_phase.blocks.RRCNNBlock` whose
 two recurrent layers each apply their shared convolution t+1 times: the recurrence count t is
-honoured by every block (SCIENCE.md, "Known pitfalls").
+honoured by every block (docs/science.md, "Known pitfalls").
 """
 
 from __future__ import annotations
