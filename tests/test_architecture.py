@@ -105,3 +105,16 @@ def test_the_reader_sees_string_imports(tmp_path):
     probe.write_text("import importlib\nimportlib.import_module('galaxygen.models.vdm.task')\n"
                      "from galaxygen.box import read_box\n")
     assert _imports(probe) == {"galaxygen.models.vdm.task", "galaxygen.box"}
+
+
+def test_the_documented_layers_are_these():
+    """docs/architecture.md draws LAYERS: one diagram row per layer, top down, its units in order."""
+    doc = (Path(__file__).resolve().parents[1] / "docs/architecture.md").read_text()
+    diagram = doc.split("```")[1]
+    rows = []
+    for line in diagram.splitlines():
+        layer, *cells = re.split(r"\s{2,}", line.strip())
+        if layer.isdigit():
+            units = [c for c in cells if re.fullmatch(r"[a-z_]+(/|\.py)", c)]
+            rows.append((int(layer), [u.removesuffix("/").removesuffix(".py") for u in units]))
+    assert rows == [(i, units) for i, units in reversed(list(enumerate(LAYERS)))]
