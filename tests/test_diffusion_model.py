@@ -13,16 +13,9 @@ from galaxygen.models.vdm.schedule import LinearSchedule, MonotoneNetSchedule, a
 from galaxygen.models.vdm.unet import UNet
 from galaxygen.models.vdm.vdm import VDM, VDMConfig
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 LN2 = math.log(2.0)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one torch thread is faster and does not spin on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _grid_is_monotone(schedule, n: int = 401) -> bool:

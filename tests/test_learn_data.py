@@ -10,7 +10,9 @@ from galaxygen.box import write_box
 from galaxygen.errors import ConfigError
 from galaxygen.training.data import (SYMMETRIES, CropDataset, DataConfig, StreamSampler, apply_symmetry, fit_transform,
                                   load_region, split_boxes)
-from learn_helpers import learnable_box, single_thread, write_learnable_boxes  # noqa: F401
+from learn_helpers import learnable_box, write_learnable_boxes
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _grad(phi: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,8 @@ import torch
 
 from galaxygen.training.tiling import periodic_window, predict_tiled, tile_starts
 from galaxygen.models.two_phase.networks import ModelConfig, build_model, halo_for
-from learn_helpers import single_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_periodic_window_wraps():

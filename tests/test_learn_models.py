@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from galaxygen.models.two_phase.networks import MODELS, ModelConfig, build_model
-from learn_helpers import single_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 TINY = {"inception": dict(width=4, depth=1), "unet": dict(width=4, depth=1), "r2unet": dict(width=4, depth=1, t=2)}
 

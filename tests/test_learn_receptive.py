@@ -13,7 +13,8 @@ from torch import nn
 from galaxygen.training.tiling import predict_tiled
 from galaxygen.models.two_phase.networks import ModelConfig, build_model, halo_for
 from galaxygen.training.receptive import chain_radius, exact_halo
-from learn_helpers import single_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / "galaxygen" / "configs"
 

@@ -8,7 +8,9 @@ import socket
 import pytest
 import torch
 
-from learn_helpers import ddp_worker, single_thread, tiny_config, write_learnable_boxes  # noqa: F401
+from learn_helpers import ddp_worker, tiny_config, write_learnable_boxes
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _classifier_trainer(config, boxes, work_dir, resume):

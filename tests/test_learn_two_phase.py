@@ -13,7 +13,9 @@ from galaxygen.box import read_box
 from galaxygen.models.two_phase.losses import focal, poisson, weighted_ce, weighted_mse
 from galaxygen.errors import ConfigError
 from galaxygen.models.two_phase.phases import combine, threshold_for_recall, voxel_scores
-from learn_helpers import single_thread, tiny_config, write_learnable_boxes  # noqa: F401
+from learn_helpers import tiny_config, write_learnable_boxes
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_threshold_search_hand_made_case():
