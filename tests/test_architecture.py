@@ -21,7 +21,7 @@ LAYERS = [
     ["io", "config", "device", "interrupts"],
     ["outputs", "mesh", "box", "runner"],
     ["cosmology", "stats"],
-    ["halos"],
+    ["halos", "synthetic"],
     ["sources"],
     ["training"],
     ["models"],

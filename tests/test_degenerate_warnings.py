@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from evaluate_helpers import as_prediction, clustered_truth, write_set
-from hod_helpers import halo_masses, hod_box
+from hod_helpers import hod_box
 from galaxygen.box import read_box, write_box
 from galaxygen.cli import main
 from galaxygen.models.hod.fit import fit_occupation
 from galaxygen.models.hod.occupation import make_model
+from galaxygen.synthetic.halos import halo_masses
 
 
 @pytest.fixture

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hod_helpers import halo_catalogue, halo_masses, hod_box
+from hod_helpers import hod_box
 
 from galaxygen.errors import BoxFormatError, GalaxygenError
 from galaxygen.models.hod.fit import fit_occupation
 from galaxygen.models.hod.matching import box_occupation, match_nearest
 from galaxygen.models.hod.occupation import make_model
+from galaxygen.synthetic.halos import halo_catalogue, halo_masses
 
 TRUTH = {
     "seed3": {"log10_m_min": 12.0, "log10_m1": 12.8, "alpha": 0.9},
