@@ -1,6 +1,6 @@
 """Box-level HOD work: fit on training box files → hod.json; populate box files → prediction boxes.
 
-hod.json (written atomically) holds: ``format`` = "galaxygen.models.hod", ``version`` = 1, ``model``,
+hod.json (written atomically) holds: ``format`` = "galaxygen.hod", ``version`` = 1, ``model``,
 ``method``, ``params`` (log10 masses [Msun/h], α, σ_logM), ``errors`` (1σ), ``covariance``
 (``names`` + ``matrix``), ``number_density`` (the target n̄ [(h/Mpc)^3]),
 ``expected_number_density`` (the fitted model's ⟨n⟩ on the training halos), ``trained_on`` (the
@@ -37,7 +37,7 @@ from galaxygen.progress import progress
 
 log = logging.getLogger(__name__)
 
-FORMAT = "galaxygen.models.hod"
+FORMAT = "galaxygen.hod"
 VERSION = 1
 METHODS = ("likelihood", "pk")
 
