@@ -16,9 +16,7 @@ import math
 import numpy as np
 
 from galaxygen.config import require
-
-#: Critical density today in Msun/h per (Mpc/h)^3 (ρ_crit = 2.775e11 h^2 Msun/Mpc^3).
-RHO_CRIT = 2.77536627e11
+from galaxygen.constants import RHO_CRIT
 
 #: CAMB is run up to this wavenumber [h/Mpc]; beyond it the EH shape continues the table.
 CAMB_KMAX = 60.0

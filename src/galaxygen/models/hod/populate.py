@@ -15,10 +15,9 @@ import numpy as np
 from scipy.special import lambertw
 
 from galaxygen.box import Box, prediction_box
+from galaxygen.constants import RHO_CRIT
 from galaxygen.errors import BoxFormatError
 from galaxygen.models.hod.occupation import HODModel
-
-RHO_CRIT0 = 2.775366e11  # critical density today [(Msun/h) / (Mpc/h)^3]
 
 
 def r200c(mass, redshift: float = 0.0, omega_m: float = 0.3) -> np.ndarray:
@@ -28,7 +27,7 @@ def r200c(mass, redshift: float = 0.0, omega_m: float = 0.3) -> np.ndarray:
     returned as comoving r = (1+z) r_phys. `mass` in Msun/h, shape (n,).
     """
     ez2 = omega_m * (1.0 + redshift) ** 3 + 1.0 - omega_m
-    r_phys = (3.0 * np.asarray(mass, dtype=np.float64) / (4.0 * np.pi * 200.0 * RHO_CRIT0 * ez2)) ** (1 / 3)
+    r_phys = (3.0 * np.asarray(mass, dtype=np.float64) / (4.0 * np.pi * 200.0 * RHO_CRIT * ez2)) ** (1 / 3)
     return r_phys * (1.0 + redshift)
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from galaxygen.sources.camels.hdf5 import IngestError, file_parts, open_h5, read_attrs, read_dataset
+from galaxygen.constants import RHO_CRIT
 from galaxygen.progress import progress
+from galaxygen.sources.camels.hdf5 import IngestError, file_parts, open_h5, read_attrs, read_dataset
 
 KPC = 1e-3          # kpc/h -> Mpc/h
 MASS_UNIT = 1e10    # 1e10 Msun/h -> Msun/h
-RHO_CRIT = 2.77536627e11  # critical density today [(Msun/h) / (Mpc/h)^3]
 
 
 @dataclass(frozen=True)

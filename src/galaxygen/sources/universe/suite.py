@@ -160,7 +160,8 @@ def simulate_box(cfg: SimulateConfig, row: dict, stage: Callable[[str], None] | 
     from galaxygen.mesh import paint
     from galaxygen.cosmology.linear import Cosmology
     from galaxygen.halos.fof import find_halos
-    from galaxygen.sources.universe.surrogate import get_variant, mass_unit_for, match_hosts, populate
+    from galaxygen.halos.matching import match_hosts
+    from galaxygen.sources.universe.surrogate import get_variant, mass_unit_for, populate
     from galaxygen.sources.universe.ics import initial_conditions
     from galaxygen.sources.universe.nbody import run_cola, run_pm
 
@@ -198,8 +199,8 @@ def simulate_box(cfg: SimulateConfig, row: dict, stage: Callable[[str], None] | 
     gal = populate(pm_halos, L, get_variant(cfg.galaxy_model), params, rng,
                    mass_unit=mass_unit_for(L, n, cfg.min_members))
     host = gal.pop("host")
-    gal["host_halo"] = match_hosts(pm_halos["pos"][host], pm_halos["radius"][host], halos["pos"], L,
-                                   halos["radius"])
+    gal["host_halo"] = match_hosts(pm_halos["pos"][host], halos["pos"], halos["radius"], L, rule="overlap",
+                                   radius=pm_halos["radius"][host])
     galaxies = _to_numpy(paint(gal["pos"], grid, L, scheme="ngp")).astype(np.float32)
     done(STAGES[5])
     meta.update(n_halos_cola=len(halos["mass"]), n_halos_pm=len(pm_halos["mass"]),
