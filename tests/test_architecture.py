@@ -20,7 +20,7 @@ LAYERS = [
     ["__init__", "errors", "constants", "progress"],
     ["io", "config", "device", "interrupts"],
     ["outputs", "mesh", "box"],
-    ["cosmology", "stats", "runner"],
+    ["cosmology", "stats", "runner", "prediction"],
     ["halos"],
     ["sources"],
     ["training"],

@@ -14,10 +14,11 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.special import lambertw
 
-from galaxygen.box import Box, prediction_box
+from galaxygen.box import Box
 from galaxygen.constants import RHO_CRIT
 from galaxygen.errors import BoxFormatError
 from galaxygen.models.hod.occupation import HODModel
+from galaxygen.prediction import prediction_box
 
 
 def r200c(mass, redshift: float = 0.0, omega_m: float = 0.3) -> np.ndarray:
@@ -166,7 +167,7 @@ def paint_counts(pos: np.ndarray, grid: int, box_size: float) -> np.ndarray:
 def populate_box(box: Box, hod: HODModel, rng: np.random.Generator, **provenance: Any) -> Box:
     """The prediction box made from `box` by one HOD realisation in its halos (catalogue + NGP counts).
 
-    `provenance`: the keywords of `galaxygen.box.prediction_box` (model, trained_on, seed, ...).
+    `provenance`: the keywords of `galaxygen.prediction.prediction_box` (model, trained_on, seed, ...).
     The DM velocity grid is not copied (predictions carry the input ``fields/dm`` only).
     """
     where = f"box {box.name!r}"

@@ -21,7 +21,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from galaxygen.box import prediction_box, read_box
+from galaxygen.box import read_box
+from galaxygen.prediction import prediction_box
 from galaxygen.config import from_dict, to_dict
 from galaxygen.errors import GalaxygenError
 from galaxygen.io import write_json

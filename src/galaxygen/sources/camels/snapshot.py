@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from galaxygen.constants import RHO_CRIT
+from galaxygen.mesh import paint
 from galaxygen.progress import progress
 from galaxygen.sources.camels.hdf5 import IngestError, file_parts, open_h5, read_attrs, read_dataset
 
@@ -126,8 +127,6 @@ def paint_snapshot(header: SnapshotHeader, grid: int, *, velocities: bool = Fals
     positions : ndarray float32 (n, 3) or None
         All positions [Mpc/h] (with `keep_positions`, for the FoF fallback); None otherwise.
     """
-    from galaxygen.mesh import paint
-
     box = header.box_size
     # float32 sums: counts stay exact integers up to 2^24 per voxel; velocities need no more
     counts = np.zeros((grid,) * 3, dtype=np.float32)

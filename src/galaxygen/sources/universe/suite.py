@@ -265,7 +265,8 @@ def simulate_suite(out_dir: str | os.PathLike, cfg: SimulateConfig) -> dict:
     for i, r in enumerate(rows):
         r["index"] = i
     by_name = {r["name"]: r for r in rows}
-    tasks = [runner.Task(r["name"], simulate_and_write, (cfg, r, out / f"{r['name']}.h5"), output=out / f"{r['name']}.h5",
+    paths = {r["name"]: out / f"{r['name']}.h5" for r in rows}
+    tasks = [runner.Task(r["name"], simulate_and_write, (cfg, r, paths[r["name"]]), output=paths[r["name"]],
                          steps=len(STAGES)) for r in rows]
     todo = runner.plan(tasks, command=COMMAND, overwrite=cfg.overwrite,
                        check=lambda t: _check_existing(t.output, cfg, by_name[t.name]))

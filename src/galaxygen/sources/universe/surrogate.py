@@ -29,6 +29,7 @@ from scipy.special import erf, ndtri
 from galaxygen.config import require
 from galaxygen.constants import RHO_CRIT
 from galaxygen.errors import ConfigError
+from galaxygen.mesh import paint
 
 FIDUCIAL_OMEGA_M = 0.3
 
@@ -289,8 +290,6 @@ def occupied_probability(halos: dict, box_size: float, grid: int, variant: Surro
 
     Returns (grid, grid, grid) float64 in [0, 1]; its standard error is ≤ 0.5 / sqrt(realisations).
     """
-    from galaxygen.mesh import paint
-
     require(realisations >= 1, f"realisations: expected >= 1, got {realisations}")
     variant = get_variant(variant) if isinstance(variant, str) else variant
     hits = np.zeros((grid,) * 3, dtype=np.int32)
