@@ -22,11 +22,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 from galaxygen import runner
-from galaxygen.config import PACKAGED_CONFIGS
+from galaxygen.config import PACKAGED_CONFIGS, apply_overrides, load_yaml
+from galaxygen.device import cpu_cores, resolve_device
 from galaxygen.errors import GalaxygenError
+from galaxygen.evaluate import evaluate
 from galaxygen.interrupts import is_interrupt
 from galaxygen.io import write_json
+from galaxygen.models import registry as tasks
+from galaxygen.models.hod import task as hod
 from galaxygen.outputs import claim_folder
+from galaxygen.progress import progress
+from galaxygen.sources.universe import suite, surrogate
 
 MARKER = "demo.json"  # the demo's stages and status, written into the output folder
 SUBDIRS = ("boxes", "hod", "runs", "predictions", "report")
@@ -122,8 +128,6 @@ def find_config(name: str) -> Path:
 
 def stage_simulate(demo: Demo) -> str:
     """Built-in CV boxes for two surrogate variants (same seeds: same DM, different galaxies)."""
-    from galaxygen.sources.universe import suite, surrogate
-
     s = demo.size
     demo.variants = tuple(surrogate.VARIANTS)[:2]
     for v in demo.variants:
@@ -140,8 +144,6 @@ def stage_simulate(demo: Demo) -> str:
 
 def stage_hod(demo: Demo) -> str:
     """Fit the HOD on each variant's training boxes; populate every variant's test boxes."""
-    from galaxygen.models.hod import task as hod
-
     s = demo.size
     for v in demo.variants:
         fit_path = hod.write_fit(demo.path("hod", f"hod_{v}.json"),
@@ -161,9 +163,6 @@ def _train_and_predict(demo: Demo, kind: str, config_name: str, overrides: tuple
     """Train `kind` on one variant's training boxes, predict the test boxes of every `tested` variant.
 
     Returns the prediction label and its folders (one per tested variant)."""
-    from galaxygen.config import apply_overrides, load_yaml
-    from galaxygen.models import registry as tasks
-
     config = apply_overrides(load_yaml(find_config(config_name)), list(overrides))
     label = f"{kind}_{variant}"
     run_dir = demo.path("runs", label)
@@ -187,8 +186,6 @@ def parallel_jobs(device: str, n_jobs: int, cpus: int | None = None) -> int:
     Tiny networks use two threads poorly (a 3-D R2U-Net step on 2 cores: 0.26 s with 2 threads,
     0.34 s with 1), so two trainings side by side with one thread each finish ~1.5x sooner than one
     after the other. On a GPU the trainings run in turn (one process owns the device)."""
-    from galaxygen.device import cpu_cores, resolve_device
-
     if resolve_device(device).type != "cpu":
         return 1
     return max(1, min(n_jobs, cpus if cpus is not None else cpu_cores()))
@@ -213,8 +210,6 @@ def stage_two_phase(demo: Demo) -> str:
     if demo.size.two_phase_samples:
         # the rounded prediction puts galaxies in the likeliest voxels (best voxel metrics, r(k)) but is
         # more biased than the truth; Poisson draws from the same rates have the truth's statistics
-        from galaxygen.models import registry as tasks
-
         for v in demo.variants:
             label = f"two-phase_{v}_poisson"
             folder = demo.path("predictions", label, v)
@@ -237,8 +232,6 @@ def stage_vdm(demo: Demo) -> str:
 
 def stage_evaluate(demo: Demo) -> str:
     """Every prediction against the truth test boxes: metrics.json, figures, report.html."""
-    from galaxygen.evaluate import evaluate
-
     truth = [demo.test_dirs[v] for v in demo.variants]
     demo.metrics = evaluate(truth, demo.predictions, demo.path("report"), overwrite=True)
     return f"{len(demo.predictions)} predictions → {demo.path('report', 'report.html')}"
@@ -260,8 +253,6 @@ def prepare_out(out: Path, overwrite: bool) -> None:
 def run_demo(out: str | Path = "demo-out", size: str = "small", *, overwrite: bool = False, device: str = "auto",
              seed: int = 0, echo: Callable[[str], None] = print) -> Demo:
     """Run every stage; returns the demo state (stage notes and times, predictions, metrics)."""
-    from galaxygen.progress import progress
-
     if size not in SIZES:
         raise GalaxygenError(f"--size: {size!r} is not one of {sorted(SIZES)}")
     out = Path(out)

@@ -1,6 +1,6 @@
 """A suite of built-in boxes: CV / LH parameter sets, the per-box pipeline, workers and resume.
 
-Per box (docs/universe.md): 2LPT initial conditions -> cheap COLA run (the DM input: ``fields/dm`` NGP
+Per box (docs/surrogate.md): 2LPT initial conditions -> cheap COLA run (the DM input: ``fields/dm`` NGP
 counts, optional ``fields/dm_velocity``, FoF halos -> ``catalogs/halos``) -> accurate PM run from
 the same ICs -> FoF halos -> galaxy-formation surrogate -> ``catalogs/galaxies`` and
 ``fields/galaxies`` (NGP counts). Each galaxy's ``host_halo`` points at the COLA halo whose centre
