@@ -120,13 +120,13 @@ def plan(tasks: Sequence[Task], *, command: str | None = None, overwrite: bool =
     return Plan(command, tuple(todo), tuple(skipped))
 
 
-def run(plan_: Plan, *, workers: int = 1, backend: Backend | None = None, desc: str | None = None,
+def run(planned: Plan, *, workers: int = 1, backend: Backend | None = None, desc: str | None = None,
         unit: str = "item") -> RunReport:
-    """Run the tasks of `plan_` on `backend` (default: `local(workers, n)`), with a progress bar over
+    """Run the tasks of `planned` on `backend` (default: `local(workers, n)`), with a progress bar over
     their steps when `desc` is given; returns the report (failures of single items collected)."""
-    report = RunReport(skipped=[t.name for t in plan_.skipped])
-    backend = backend or local(workers, len(plan_.todo))
-    bar = progress(total=sum(t.steps for t in plan_.todo), desc=desc, unit=unit) if desc else None
+    report = RunReport(skipped=[t.name for t in planned.skipped])
+    backend = backend or local(workers, len(planned.todo))
+    bar = progress(total=sum(t.steps for t in planned.todo), desc=desc, unit=unit) if desc else None
     counted: dict[str, int] = {}
 
     def step(name: str, what: str) -> None:
@@ -141,16 +141,16 @@ def run(plan_: Plan, *, workers: int = 1, backend: Backend | None = None, desc: 
             bar.update(max(0, task.steps - counted.get(task.name, 0)))
         if exc is None:
             report.results[task.name] = outcome.result
-            if task.output is not None and plan_.command is not None:
-                record(Path(task.output).parent, plan_.command, [Path(task.output).name])
+            if task.output is not None and planned.command is not None:
+                record(Path(task.output).parent, planned.command, [Path(task.output).name])
         elif isinstance(exc, ITEM_ERRORS) and not is_interrupt(exc):
             report.failed[task.name] = exc
         else:
             raise exc
 
     try:
-        if plan_.todo:
-            backend.run(plan_.todo, done, step)
+        if planned.todo:
+            backend.run(planned.todo, done, step)
     finally:
         if bar is not None:
             bar.close()

@@ -71,8 +71,8 @@ def run_boxes(jobs: Sequence[tuple[str, Callable[[], Box]]], out_dir: str | Path
     out_dir = Path(out_dir)
     tasks = [runner.Task(name, build_and_write, (build, out_dir / f"{name}.h5", overwrite),
                          output=out_dir / f"{name}.h5") for name, build in jobs]
-    todo = runner.plan(tasks, command=COMMAND, overwrite=overwrite)
+    planned = runner.plan(tasks, command=COMMAND, overwrite=overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
-    done = runner.run(todo, backend=runner.Serial(), desc=desc, unit="box")
+    done = runner.run(planned, backend=runner.Serial(), desc=desc, unit="box")
     return IngestReport(out_dir=str(out_dir), written=list(done.results), skipped=done.skipped,
                         failed={name: runner.describe(exc) for name, exc in done.failed.items()})

@@ -268,13 +268,13 @@ def simulate_suite(out_dir: str | os.PathLike, cfg: SimulateConfig) -> dict:
     paths = {r["name"]: out / f"{r['name']}.h5" for r in rows}
     tasks = [runner.Task(r["name"], simulate_and_write, (cfg, r, paths[r["name"]]), output=paths[r["name"]],
                          steps=len(STAGES)) for r in rows]
-    todo = runner.plan(tasks, command=COMMAND, overwrite=cfg.overwrite,
-                       check=lambda t: _check_existing(t.output, cfg, by_name[t.name]))
+    planned = runner.plan(tasks, command=COMMAND, overwrite=cfg.overwrite,
+                          check=lambda t: _check_existing(t.output, cfg, by_name[t.name]))
     out.mkdir(parents=True, exist_ok=True)
     csv_path = _write_params(out, rows, cfg.overwrite)
-    report = runner.run(todo, workers=cfg.workers, desc=f"simulate {len(todo.todo)} box(es)", unit="stage")
+    report = runner.run(planned, workers=cfg.workers, desc=f"simulate {len(planned.todo)} box(es)", unit="stage")
     if report.failed:
         raise next(iter(report.failed.values()))
-    results = {**{t.name: _skipped(t.output) for t in todo.skipped}, **report.results}
+    results = {**{t.name: _skipped(t.output) for t in planned.skipped}, **report.results}
     return {"out_dir": str(out), "params_csv": str(csv_path), "config": to_dict(cfg),
             "boxes": [results[r["name"]] for r in rows]}
