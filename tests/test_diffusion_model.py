@@ -10,7 +10,7 @@ import torch
 
 from galaxygen.models.vdm.sampler import ancestral_sample, sample_box, sample_seed
 from galaxygen.models.vdm.schedule import LinearSchedule, MonotoneNetSchedule, alpha_sigma
-from galaxygen.models.vdm.unet import UNet
+from galaxygen.models.vdm.unet import DiffusionUNet
 from galaxygen.models.vdm.vdm import VDM, VDMConfig
 
 LN2 = math.log(2.0)
@@ -140,7 +140,7 @@ def test_gaussian_baseline_untrained_model_samples_the_data_gaussian():
 @pytest.mark.parametrize("dim", [2, 3])
 def test_unet_periodic_shift_equivariance(dim):
     torch.manual_seed(0)
-    net = UNet(1, 1, dim=dim, cond_channels=1, width=8, mults=(1, 2), groups=4, n_params=1)
+    net = DiffusionUNet(1, 1, dim=dim, cond_channels=1, width=8, mults=(1, 2), groups=4, n_params=1)
     for p in net.parameters():  # leave the zero initialisation so the output is not trivially 0
         torch.nn.init.normal_(p, std=0.1)
     n = 8

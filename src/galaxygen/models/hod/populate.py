@@ -17,6 +17,7 @@ from scipy.special import lambertw
 from galaxygen.box import Box
 from galaxygen.constants import RHO_CRIT
 from galaxygen.errors import BoxFormatError
+from galaxygen.mesh import paint
 from galaxygen.models.hod.occupation import HODModel
 from galaxygen.prediction import prediction_box
 
@@ -157,8 +158,6 @@ def populate(model: HODModel, halos: Mapping[str, np.ndarray], box_size: float,
 
 def paint_counts(pos: np.ndarray, grid: int, box_size: float) -> np.ndarray:
     """Galaxies per voxel (NGP), float32 (grid, grid, grid), via `galaxygen.mesh.paint`."""
-    from galaxygen.mesh import paint
-
     field = paint(np.asarray(pos, dtype=np.float32).reshape(-1, 3), grid, box_size, scheme="ngp")
     field = field.detach().cpu().numpy() if hasattr(field, "detach") else np.asarray(field)
     return np.asarray(field, dtype=np.float32)

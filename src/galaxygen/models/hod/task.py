@@ -12,6 +12,7 @@ every prediction box populated with the fit).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import zlib
@@ -24,11 +25,12 @@ import numpy as np
 from galaxygen import __version__
 from galaxygen.box import Box, list_boxes, read_box, read_header, write_box
 from galaxygen.errors import ConfigError, GalaxygenError
+from galaxygen.io import write_json
 from galaxygen.models.hod.fit import fit_occupation
+from galaxygen.models.hod.fit_pk import fit_power, pk_data
 from galaxygen.models.hod.matching import box_occupation
 from galaxygen.models.hod.occupation import HODModel, make_model, model_class
 from galaxygen.models.hod.populate import populate_box, require_halos
-from galaxygen.io import write_json
 from galaxygen.outputs import check_file, record, staged_folder
 from galaxygen.progress import progress
 
@@ -82,8 +84,6 @@ def write_fit(path: str | os.PathLike, fit: HODFit, *, overwrite: bool = False) 
 
 def read_fit(path: str | os.PathLike) -> HODFit:
     """Read and check a hod.json written by `write_fit`."""
-    import json
-
     path = Path(path)
     if not path.is_file():
         raise GalaxygenError(f"{path}: no such HOD fit file")
@@ -145,8 +145,6 @@ def fit_boxes(paths: Sequence[str | os.PathLike], model: str, *, method: str = "
     res = fit_occupation(model, mass, n_gal, n_target)
     details: dict[str, Any] = {"log_likelihood": res.log_likelihood, **res.extra}
     if method == "pk":
-        from galaxygen.models.hod.fit_pk import fit_power, pk_data
-
         data = [pk_data(b.galaxies, b.halos["pos"], b.halos["mass"], b.box_size, k_max, str(p))
                 for p, b in boxes]
         start = res
