@@ -19,8 +19,8 @@ ROOT = Path(galaxygen.__file__).parent
 LAYERS = [
     ["__init__", "errors", "constants", "progress"],
     ["io", "config", "device", "interrupts"],
-    ["outputs", "mesh", "box", "runner"],
-    ["cosmology", "stats"],
+    ["outputs", "mesh", "box"],
+    ["cosmology", "stats", "runner", "prediction"],
     ["halos", "synthetic"],
     ["sources"],
     ["training"],

@@ -108,7 +108,7 @@ def test_empty_prediction_and_empty_baseline_are_said(make_box, tmp_path, capsys
 
 
 def test_empty_prediction_box_is_flagged_when_written(make_box, warnings_log):
-    from galaxygen.box import prediction_box
+    from galaxygen.prediction import prediction_box
 
     box = make_box(name="CV_3", grid=16)
     pred = prediction_box(box, np.zeros_like(box.galaxies), model="two-phase:t", trained_on="A", seed=0,

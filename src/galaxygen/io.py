@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
 from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
 
 from galaxygen.errors import GalaxygenError
 
@@ -73,10 +76,6 @@ def write_json(path: str | os.PathLike, obj: Any, *, overwrite: bool = False) ->
 
 def to_jsonable(obj: Any) -> Any:
     """Convert numpy / torch scalars and arrays, tuples and paths to plain JSON types."""
-    import math
-
-    import numpy as np
-
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

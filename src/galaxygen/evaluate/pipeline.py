@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from galaxygen.errors import GalaxygenError
-from galaxygen.evaluate.inputs import BoxHeader, Prediction, group_prediction, load_fields, read_truth
+from galaxygen.evaluate.inputs import Prediction, TruthBox, group_prediction, load_fields, read_truth
 from galaxygen.evaluate.metrics import box_stats, combine, k_below, k_nyquist, pool, summary
 from galaxygen.io import write_json
 from galaxygen.outputs import staged_folder
@@ -37,7 +37,7 @@ def _slab(field: np.ndarray, thickness: int) -> np.ndarray:
     return np.asarray(field[:, :, :thickness], dtype=np.float64).sum(axis=2)
 
 
-def collect(truth: Mapping[tuple[str, str], BoxHeader], predictions: Sequence[Prediction]):
+def collect(truth: Mapping[tuple[str, str], TruthBox], predictions: Sequence[Prediction]):
     """Run `box_stats` for every (prediction, realisation, truth box); also keep one slab per prediction.
 
     Returns ``(stats, slabs)``: stats[label][realisation][truth key] -> BoxStats; slabs[label] ->

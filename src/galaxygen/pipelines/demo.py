@@ -16,22 +16,17 @@ Sizes: ``tiny`` (tests, about two minutes),
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-
+from galaxygen import runner
 from galaxygen.config import PACKAGED_CONFIGS, apply_overrides, load_yaml
 from galaxygen.device import cpu_cores, resolve_device
 from galaxygen.errors import GalaxygenError
 from galaxygen.evaluate import evaluate
-from galaxygen.interrupts import call_interruptibly, is_interrupt, sigint_ignored, stop_workers
+from galaxygen.interrupts import is_interrupt
 from galaxygen.io import write_json
 from galaxygen.models import registry as tasks
 from galaxygen.models.hod import task as hod
@@ -185,14 +180,6 @@ def _test_boxes(demo: Demo, variant: str) -> list[Path]:
     return sorted(demo.test_dirs[variant].glob("*.h5"))
 
 
-def _worker(threads: int, show_progress: bool, args: tuple) -> tuple[str, list[Path]]:
-    """`_train_and_predict` in a worker process with `threads` torch threads (and bars or not)."""
-    torch.set_num_threads(threads)
-    if not show_progress:
-        os.environ["GALAXYGEN_NO_PROGRESS"] = "1"
-    return _train_and_predict(*args)
-
-
 def parallel_jobs(device: str, n_jobs: int, cpus: int | None = None) -> int:
     """Worker processes for `n_jobs` independent CPU trainings: one per core, at most one per job.
 
@@ -204,39 +191,20 @@ def parallel_jobs(device: str, n_jobs: int, cpus: int | None = None) -> int:
     return max(1, min(n_jobs, cpus if cpus is not None else cpu_cores()))
 
 
-def _run_side_by_side(jobs: list[tuple], workers: int) -> list[tuple[str, list[Path]]]:
-    """`_train_and_predict` of every job in `workers` spawned processes, cores shared among them.
-
-    The first worker shows its progress bars. A failing job's error is re-raised once the jobs already
-    running have finished (queued ones are cancelled); a worker that dies (killed, e.g. out of memory)
-    becomes a GalaxygenError; a Ctrl-C interrupts the running jobs (galaxygen.interrupts)."""
-    threads = max(1, cpu_cores() // workers)
-    # spawn, not fork: a forked child of a process that ran OpenMP (torch) can hang in its first parallel loop
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    futures = []
-    try:
-        with sigint_ignored():  # the workers start now; a Ctrl-C reaches them only inside a job
-            futures = [pool.submit(call_interruptibly, _worker, threads, i == 0, job) for i, job in enumerate(jobs)]
-        return [f.result() for f in futures]
-    except BrokenProcessPool as exc:
-        raise GalaxygenError(f"demo two-phase stage: a training worker process died unexpectedly (killed, "
-                             f"e.g. out of memory): {exc}") from exc
-    except BaseException as exc:
-        if is_interrupt(exc):  # Ctrl-C: stop the jobs still running
-            stop_workers(futures)
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 def stage_two_phase(demo: Demo) -> str:
     """Train the two-phase network on each variant (side by side on CPU cores); predict every variant's
     test boxes; then Poisson samples of each network on its own variant's test boxes."""
-    jobs = [(demo, "two-phase", demo.size.two_phase_config, demo.size.two_phase_set, v, demo.variants, 1)
-            for v in demo.variants]
-    workers = parallel_jobs(demo.device, len(jobs))
-    results = [_train_and_predict(*job) for job in jobs] if workers == 1 else _run_side_by_side(jobs, workers)
-    for label, folders in results:
+    trainings = [runner.Task(f"two-phase_{v}", _train_and_predict, (demo, "two-phase", demo.size.two_phase_config,
+                                                                     demo.size.two_phase_set, v, demo.variants, 1))
+                 for v in demo.variants]
+    workers = parallel_jobs(demo.device, len(trainings))
+    # side by side in spawned workers (cores shared among them, the first one's progress bars shown);
+    # a failing training stops nothing else, its error is raised once the others are done
+    backend = runner.Serial() if workers == 1 else runner.ProcessPool(workers, show_first=True)
+    done = runner.run(runner.plan(trainings), backend=backend)
+    if done.failed:
+        raise next(iter(done.failed.values()))
+    for label, folders in (done.results[t.name] for t in trainings):
         demo.predictions[label] = folders
     note = f"trained on {', '.join(demo.variants)} ({workers} at a time), predicted {len(demo.variants) ** 2} variant pairs"
     if demo.size.two_phase_samples:
@@ -290,18 +258,31 @@ def run_demo(out: str | Path = "demo-out", size: str = "small", *, overwrite: bo
     out = Path(out)
     prepare_out(out, overwrite)
     demo = Demo(out=out, size_name=size, size=SIZES[size], device=device, seed=seed)
-    write_json(out / MARKER, {"size": size, "status": "running"}, overwrite=True)
+    _write_state(demo, "running")
     bar = progress(total=len(STAGES), desc="demo", unit="stage")
     for name, stage in STAGES:
         bar.set_description(f"demo: {name}")
         t0 = time.perf_counter()
-        note, status = stage(demo), "done"
+        try:
+            note = stage(demo)
+        except BaseException as exc:  # demo.json says which stage stopped the demo, and why
+            status = "interrupted" if is_interrupt(exc) else "failed"
+            demo.stages[name] = {"status": status, "seconds": round(time.perf_counter() - t0, 1),
+                                 "note": str(exc) or type(exc).__name__}
+            bar.close()
+            _write_state(demo, status)
+            raise
         seconds = time.perf_counter() - t0
-        demo.stages[name] = {"status": status, "seconds": round(seconds, 1), "note": note}
+        demo.stages[name] = {"status": "done", "seconds": round(seconds, 1), "note": note}
         (bar.write if hasattr(bar, "write") else echo)(f"[{name}] {note} ({seconds:.0f} s)")
         bar.update(1)
     bar.close()
-    write_json(out / MARKER, {"size": size, "status": "finished", "stages": demo.stages,
-                              "predictions": {k: [str(p) for p in v] for k, v in demo.predictions.items()}},
-               overwrite=True)
+    _write_state(demo, "finished")
     return demo
+
+
+def _write_state(demo: Demo, status: str) -> None:
+    """``demo.json``: size, status (running, finished, failed or interrupted), stages, predictions."""
+    write_json(demo.path(MARKER), {"size": demo.size_name, "status": status, "stages": demo.stages,
+                                   "predictions": {k: [str(p) for p in v] for k, v in demo.predictions.items()}},
+               overwrite=True)

@@ -15,7 +15,7 @@ import h5py
 import hdf5plugin
 import numpy as np
 
-from galaxygen.cosmology.linear import RHO_CRIT
+from galaxygen.constants import RHO_CRIT
 
 BOX_KPC = 25000.0
 PARAM_HEADER = ["Name", "Omega_m", "sigma_8", "A_SN1", "A_AGN1", "A_SN2", "A_AGN2", "seed"]

@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import h5py
 import numpy as np
 
 from galaxygen import __version__
-from galaxygen.box import Box, list_boxes, read_box, write_box
-from galaxygen.errors import BoxFormatError, ConfigError, GalaxygenError
+from galaxygen.box import Box, list_boxes, read_box, read_header, write_box
+from galaxygen.errors import ConfigError, GalaxygenError
 from galaxygen.io import write_json
 from galaxygen.models.hod.fit import fit_occupation
 from galaxygen.models.hod.fit_pk import fit_power, pk_data
@@ -181,18 +180,11 @@ def box_rng(seed: int, name: str, realisation: int) -> np.random.Generator:
 
 
 def _peek_name(path: Path) -> str:
-    """A box file's name, after checking (cheaply) that it has the halo columns the HOD needs."""
-    try:
-        with h5py.File(path, "r") as f:
-            name = f.attrs.get("name")
-            name = name.decode() if isinstance(name, bytes) else name
-            halos = {c: None for c in f["catalogs/halos"]} if "catalogs/halos" in f else None
-    except OSError as exc:
-        raise BoxFormatError(f"{path}: not a readable HDF5 file ({exc})") from exc
-    if not isinstance(name, str) or not name:
-        raise BoxFormatError(f"{path}: attribute 'name': missing")
-    require_halos(halos, str(path))
-    return name
+    """A box file's name, after checking (cheaply: its header) that it has the halo columns the HOD needs."""
+    header = read_header(path)
+    columns = header.catalogs.get("halos")
+    require_halos(None if columns is None else dict.fromkeys(columns), str(path))
+    return header.name
 
 
 def output_names(name: str, realisations: int) -> list[str]:
@@ -209,7 +201,7 @@ def populate_boxes(fit_path: str | os.PathLike, paths: Sequence[str | os.PathLik
 
     Each output keeps the input's name, suite, ``fields/dm``, params and halos; its
     ``fields/galaxies`` holds the HOD galaxies (NGP counts) and ``catalogs/galaxies`` their
-    catalogue; meta: what it was made from (`galaxygen.box.PREDICTION_META`), the fit's warnings,
+    catalogue; meta: what it was made from (`galaxygen.prediction.PREDICTION_META`), the fit's warnings,
     and ``fit`` (the hod.json path). `out_dir` is one output, written whole (a temporary folder
     renamed into place at the end); an existing non-empty `out_dir` is replaced only with
     `overwrite` and only if `galaxygen hod populate` wrote it (see :mod:`galaxygen.outputs`).

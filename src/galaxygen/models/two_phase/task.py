@@ -21,7 +21,8 @@ import h5py
 import numpy as np
 import torch
 
-from galaxygen.box import prediction_box, read_box, write_box
+from galaxygen.box import read_box, write_box
+from galaxygen.prediction import prediction_box
 from galaxygen.config import from_dict
 from galaxygen.device import resolve_device
 from galaxygen.errors import GalaxygenError

@@ -29,7 +29,8 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
-from galaxygen.box import PARAM_NAMES, prediction_box, read_box, write_box
+from galaxygen.box import PARAM_NAMES, read_box, write_box
+from galaxygen.prediction import prediction_box
 from galaxygen.config import from_dict, require
 from galaxygen.device import resolve_device
 from galaxygen.errors import GalaxygenError
