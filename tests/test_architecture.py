@@ -41,6 +41,12 @@ def _unit(module: str) -> str:
     return parts[1] if len(parts) > 1 else "__init__"
 
 
+def _is_module(dotted: str) -> bool:
+    """Whether a dotted name below galaxygen names one of its modules or packages."""
+    rel = Path(*dotted.split(".")[1:])
+    return (ROOT / rel).with_suffix(".py").exists() or (ROOT / rel / "__init__.py").exists()
+
+
 def _imports(path: Path) -> set[str]:
     """galaxygen modules `path` imports: import statements, from-imports and dotted strings."""
     out = set()
@@ -54,7 +60,8 @@ def _imports(path: Path) -> set[str]:
                         else "galaxygen" for a in node.names}
             else:
                 out.add(node.module)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and DOTTED.match(node.value):
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and DOTTED.match(node.value) \
+                and _is_module(node.value):  # not a format name such as "galaxygen.hod"
             out.add(node.value)
     return out
 
