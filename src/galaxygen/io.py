@@ -46,6 +46,20 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator
         raise
 
 
+def new_temp_folder(path: Path, suffix: str = ".tmp") -> Path:
+    """Create an empty, uniquely named folder beside `path`, with mode 0777 less the umask.
+
+    (tempfile.mkdtemp would create it 0700 whatever the umask.)
+    """
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
+        try:
+            os.mkdir(tmp, 0o777)
+        except FileExistsError:
+            continue
+        return tmp
+
+
 def _new_temp_file(path: Path) -> Path:
     """Create an empty, uniquely named file beside `path`, with mode 0666 less the umask.
 
