@@ -18,6 +18,11 @@ Three ways to write a folder, one per kind of output:
   (a training run, the demo): the entries it will write are recorded when it starts;
 * :func:`check_file` + :func:`record` - files added one at a time to a folder that is resumed box by
   box (simulate, ingest) or that holds other things (hod.json).
+
+Several processes writing into one folder at once (shards of a job array, ``--shard K/N``) would
+lose each other's entries in one record; each passes its own `part` to :func:`record`, which then
+writes ``FOLDER/.galaxygen-outputs.<part>.json`` (one writer each), and the record read is the
+union of the main file and its parts (:func:`written_by`).
 """
 
 from __future__ import annotations
@@ -37,28 +42,51 @@ FORMAT = "galaxygen.outputs"
 VERSION = 1
 
 
-def written_by(folder: str | os.PathLike) -> dict[str, str]:
-    """``{entry name: command}`` for what galaxygen recorded writing in `folder` ({} if nothing or unreadable)."""
+def is_record(name: str) -> bool:
+    """Whether a file name is the record or one of its parts (never an output)."""
+    return name == RECORD or (name.startswith(RECORD[:-len(".json")] + ".") and name.endswith(".json"))
+
+
+def _record_files(folder: Path) -> list[Path]:
+    """The record and its parts in `folder`, the main file first, then the parts by name."""
     try:
-        data = json.loads((Path(folder) / RECORD).read_text())
+        parts = sorted(p for p in folder.iterdir() if is_record(p.name) and p.name != RECORD)
+    except OSError:
+        parts = []
+    return [folder / RECORD, *parts]
+
+
+def _read(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
     written = data.get("written") if isinstance(data, dict) and data.get("format") == FORMAT else None
     return {str(k): str(v) for k, v in written.items()} if isinstance(written, dict) else {}
 
 
-def record(folder: str | os.PathLike, command: str, names: Iterable[str]) -> None:
-    """Add the top-level entries `names` of `folder` to its record, as written by `command`."""
-    folder = Path(folder)
-    written = {**written_by(folder), **{str(n): command for n in names}}
-    write_json(folder / RECORD, {"format": FORMAT, "version": VERSION, "written": written}, overwrite=True)
+def written_by(folder: str | os.PathLike) -> dict[str, str]:
+    """``{entry name: command}`` for what galaxygen recorded writing in `folder`, its record and the
+    record's parts together ({} if nothing or unreadable)."""
+    written: dict[str, str] = {}
+    for path in _record_files(Path(folder)):
+        written.update(_read(path))
+    return written
+
+
+def record(folder: str | os.PathLike, command: str, names: Iterable[str], part: str | None = None) -> None:
+    """Add the top-level entries `names` of `folder` to its record, as written by `command`; with
+    `part` (a name such as ``shard-2-of-8``), to that part of the record, which only this writer updates."""
+    path = Path(folder) / (RECORD if part is None else f"{RECORD[:-len('.json')]}.{part}.json")
+    written = {**_read(path), **{str(n): command for n in names}}
+    write_json(path, {"format": FORMAT, "version": VERSION, "written": written}, overwrite=True)
 
 
 def foreign(folder: str | os.PathLike, command: str) -> list[str]:
     """Entries of `folder` (sorted names) that its record does not list as written by `command`."""
     folder = Path(folder)
     mine = {n for n, c in written_by(folder).items() if c == command}
-    return sorted(p.name for p in folder.iterdir() if p.name != RECORD and p.name not in mine)
+    return sorted(p.name for p in folder.iterdir() if not is_record(p.name) and p.name not in mine)
 
 
 def _refuse(folder: Path, names: list[str], command: str) -> GalaxygenError:
@@ -85,7 +113,7 @@ def _remove(path: Path) -> None:
 
 
 def _is_empty(folder: Path) -> bool:
-    return not any(p.name != RECORD for p in folder.iterdir())
+    return not any(not is_record(p.name) for p in folder.iterdir())
 
 
 def _check_replaceable(folder: Path, command: str, overwrite: bool) -> bool:
@@ -116,8 +144,9 @@ def claim_folder(folder: str | os.PathLike, command: str, names: Iterable[str], 
             if by == command and ((folder / name).exists() or (folder / name).is_symlink()):
                 _remove(folder / name)
     folder.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        (folder / RECORD).unlink()
+    for path in _record_files(folder):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
     record(folder, command, names)
     return folder
 
@@ -137,7 +166,7 @@ def staged_folder(folder: str | os.PathLike, command: str, *, overwrite: bool) -
     tmp = new_temp_folder(folder)
     try:
         yield tmp
-        record(tmp, command, [p.name for p in tmp.iterdir() if p.name != RECORD])
+        record(tmp, command, [p.name for p in tmp.iterdir() if not is_record(p.name)])
         old = None
         if folder.exists():
             if _check_replaceable(folder, command, overwrite):

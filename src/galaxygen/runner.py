@@ -1,10 +1,14 @@
 """One task per item, with one resume rule: run serially or in a local process pool, progress over
 items, failures collected per item.
 
-Used by `galaxygen simulate` (a box per parameter row), `galaxygen ingest` (a box per simulation)
-and the demo (trainings side by side).
+Used by `galaxygen simulate` (a box per parameter row), `galaxygen ingest` (a box per simulation),
+`galaxygen predict` (a box per input box) and the demo (trainings side by side).
 
-Resume rule (`plan`): a task whose `output` file exists is complete and skipped. Outputs are
+Shards (`plan`'s `shard` = (K, N), ``--shard K/N``): of the full, deterministic list of tasks this
+process takes those of index i with i mod N = K - 1; N processes (a job array) together do the
+whole list, each recording its outputs in its own part of the folder's record (``galaxygen.outputs``).
+
+Resume rule (`plan`): a task whose `output` files all exist is complete and skipped. Outputs are
 written atomically (``galaxygen.io.atomic_path``), so an existing file is whole; a `check` given by
 the caller may still refuse one made with other settings (it raises). With `overwrite` nothing is
 skipped, and every existing output must be one that the same command wrote (the folder's record,
@@ -16,8 +20,9 @@ runs them and calls ``done(Outcome)`` in this process as each finishes and ``ste
 name)`` for each step a task reports. `Serial` runs them here one after another; `ProcessPool` in
 spawned worker processes, one task per worker at a time (so a Ctrl-C leaves none queued), the CPU
 cores shared among them (torch and numba threads), with Ctrl-C handled as
-``galaxygen.interrupts`` describes. A backend of another kind (a cluster, a shard of the list)
-implements the same ``run``.
+``galaxygen.interrupts`` describes; `DaskBackend` on a ``dask.distributed`` cluster (an optional
+dependency, imported when used), one task per box, retried when it fails or its worker dies.
+`Scale` (``--shard``, ``--dask``) chooses the shard and the backend.
 
 A failure of one item (a GalaxygenError, or one of `ITEM_ERRORS`) is collected in the report under
 the item's name and the other items still run; anything else (a bug, a Ctrl-C) stops the run: tasks
@@ -30,6 +35,7 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing as mp
 import os
+import secrets
 import traceback
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -52,7 +58,8 @@ NO_PROGRESS = "GALAXYGEN_NO_PROGRESS"
 
 @dataclass(frozen=True)
 class Task:
-    """One item: ``fn(*args)`` makes `output` (None: an item without a file, never skipped).
+    """One item: ``fn(*args)`` makes `output`, a file or a tuple of files (None: an item without a
+    file, never skipped).
 
     A task of `steps` > 1 is called as ``fn(*args, report=report)`` and calls ``report(step_name)``
     as each of its steps completes (progress within the item). For a process pool, `fn` must be a
@@ -62,8 +69,15 @@ class Task:
     name: str
     fn: Callable[..., Any]
     args: tuple = ()
-    output: Path | None = None
+    output: Path | tuple[Path, ...] | None = None
     steps: int = 1
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """The output files (none for an item without a file)."""
+        if self.output is None:
+            return ()
+        return tuple(Path(p) for p in self.output) if isinstance(self.output, tuple) else (Path(self.output),)
 
 
 @dataclass(frozen=True)
@@ -77,11 +91,38 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Plan:
-    """The tasks still to do and those skipped as complete, for `command` (None: record nothing)."""
+    """The tasks still to do and those skipped as complete, for `command` (None: record nothing);
+    `part`: the part of the folders' records this process writes (None: the record itself)."""
 
     command: str | None
     todo: tuple[Task, ...]
     skipped: tuple[Task, ...]
+    part: str | None = None
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Where the tasks run: `shard` (K, N) takes tasks i with i mod N = K - 1 (None: all); `dask`, the
+    address of a Dask cluster (``local:W`` or ``tcp://host:8786``; None: this machine, `workers`
+    processes)."""
+
+    workers: int = 1
+    shard: tuple[int, int] | None = None
+    dask: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.shard is not None and not 1 <= self.shard[0] <= self.shard[1]:
+            raise GalaxygenError(f"--shard: expected K/N with 1 <= K <= N, got {self.shard[0]}/{self.shard[1]}")
+        if self.workers < 1:
+            raise GalaxygenError(f"--workers: expected >= 1, got {self.workers}")
+
+    def backend(self, n_tasks: int) -> Backend:
+        return DaskBackend(self.dask) if self.dask else local(self.workers, n_tasks)
+
+
+def shard_part(shard: tuple[int, int] | None) -> str | None:
+    """The record part written by shard (K, N): ``shard-K-of-N`` (None: no shard)."""
+    return None if shard is None else f"shard-{shard[0]}-of-{shard[1]}"
 
 
 @dataclass
@@ -100,24 +141,27 @@ class Backend(Protocol):
 
 
 def plan(tasks: Sequence[Task], *, command: str | None = None, overwrite: bool = False,
-         check: Callable[[Task], None] | None = None) -> Plan:
-    """Apply the resume rule (module docstring); raises before any work when an output may not be
-    replaced (`overwrite`) or `check` refuses an existing one."""
+         check: Callable[[Task], None] | None = None, shard: tuple[int, int] | None = None) -> Plan:
+    """Apply the resume rule to `tasks`, or to shard (K, N) of them (module docstring); raises before
+    any work when an output may not be replaced (`overwrite`) or `check` refuses an existing one."""
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise GalaxygenError(f"tasks must have distinct names, got {names}")
+    if shard is not None:
+        tasks = [t for i, t in enumerate(tasks) if i % shard[1] == shard[0] - 1]
+    part = shard_part(shard)
     if overwrite:
         for t in tasks:
-            if t.output is not None and command is not None:
-                check_file(t.output, command, overwrite=True)
-        return Plan(command, tuple(tasks), ())
+            for f in t.files if command is not None else ():
+                check_file(f, command, overwrite=True)
+        return Plan(command, tuple(tasks), (), part)
     todo, skipped = [], []
     for t in tasks:
-        complete = t.output is not None and Path(t.output).exists()
+        complete = bool(t.files) and all(f.exists() for f in t.files)
         if complete and check is not None:
             check(t)
         (skipped if complete else todo).append(t)
-    return Plan(command, tuple(todo), tuple(skipped))
+    return Plan(command, tuple(todo), tuple(skipped), part)
 
 
 def run(planned: Plan, *, workers: int = 1, backend: Backend | None = None, desc: str | None = None,
@@ -141,8 +185,8 @@ def run(planned: Plan, *, workers: int = 1, backend: Backend | None = None, desc
             bar.update(max(0, task.steps - counted.get(task.name, 0)))
         if exc is None:
             report.results[task.name] = outcome.result
-            if task.output is not None and planned.command is not None:
-                record(Path(task.output).parent, planned.command, [Path(task.output).name])
+            for f in task.files if planned.command is not None else ():
+                record(f.parent, planned.command, [f.name], part=planned.part)
         elif isinstance(exc, ITEM_ERRORS) and not is_interrupt(exc):
             report.failed[task.name] = exc
         else:
@@ -274,3 +318,85 @@ def _outcome(task: Task, future: cf.Future) -> Outcome:
         raise GalaxygenError(f"{task.name}: a worker process died unexpectedly (killed, e.g. out of memory): "
                              f"{exc}") from exc
     return Outcome(task, error=exc) if exc is not None else Outcome(task, result=future.result())
+
+
+DASK_MISSING = "--dask needs Dask: pip install galaxygen[dask]  (or: pip install 'dask[distributed]')"
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:
+        raise GalaxygenError(DASK_MISSING) from exc
+    return distributed
+
+
+def _call_on_dask(task: Task, threads: int | None) -> Any:
+    """A task on a Dask worker: in a worker process of its own, no progress bars and (for a local
+    cluster) `threads` torch and numba threads; its steps are not reported (progress is per task)."""
+    if mp.current_process().name != "MainProcess":
+        os.environ[NO_PROGRESS] = "1"
+        if threads is not None:
+            _worker_init(threads)
+    return _call(task, lambda _what: None)
+
+
+@dataclass(frozen=True)
+class DaskBackend:
+    """The tasks on a ``dask.distributed`` cluster, one Dask task per task, as many at once as the
+    cluster has threads.
+
+    `address`: ``local:W`` starts a LocalCluster of W worker processes (each running one task at a
+    time with ``cores // W`` torch and numba threads; `processes` False: threads of this process,
+    for tests), ``tcp://host:8786`` (or any scheduler address) uses a running cluster, whose workers'
+    thread counts are theirs to set (OMP_NUM_THREADS, NUMBA_NUM_THREADS; docs/scale.md). A task
+    that raises is retried `retries` times before it counts as failed; one whose worker dies is
+    rescheduled by Dask (its ``distributed.scheduler.allowed-failures``, 3 by default) and, after
+    that, stops the run with a GalaxygenError. Outputs are written atomically, so a killed task
+    leaves no partial output and is simply redone.
+    """
+
+    address: str
+    retries: int = 2
+    processes: bool = True
+
+    def _client(self, stack: contextlib.ExitStack) -> tuple[Any, int | None]:
+        distributed = _import_distributed()
+        if not self.address.startswith("local:"):
+            return stack.enter_context(distributed.Client(self.address)), None
+        try:
+            workers = int(self.address[len("local:"):])
+        except ValueError:
+            workers = 0
+        if workers < 1:
+            raise GalaxygenError(f"--dask: expected local:W with W >= 1 workers, or a scheduler address such as "
+                                 f"tcp://host:8786; got {self.address!r}")
+        threads = max(1, cpu_cores() // workers)
+        cluster = stack.enter_context(distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=self.processes, dashboard_address=None,
+            silence_logs=40))
+        return stack.enter_context(distributed.Client(cluster)), threads
+
+    def run(self, tasks: Sequence[Task], done: Callable[[Outcome], None], step: Callable[[str, str], None]) -> None:
+        distributed = _import_distributed()
+        with contextlib.ExitStack() as stack:
+            client, threads = self._client(stack)
+            run_id = secrets.token_hex(4)
+            futures = {client.submit(_call_on_dask, task, threads, key=f"galaxygen-{task.name}-{run_id}",
+                                     pure=False, retries=self.retries): task for task in tasks}
+            try:
+                for future in distributed.as_completed(futures):
+                    done(_dask_outcome(futures[future], future, distributed))
+            except BaseException:
+                client.cancel(list(futures))
+                raise
+
+
+def _dask_outcome(task: Task, future: Any, distributed: Any) -> Outcome:
+    if future.status == "finished":
+        return Outcome(task, result=future.result())
+    exc = future.exception()
+    if isinstance(exc, distributed.KilledWorker):
+        raise GalaxygenError(f"{task.name}: Dask workers died running it again and again (killed, e.g. out of "
+                             f"memory): {exc}") from exc
+    return Outcome(task, error=exc)

@@ -1,4 +1,5 @@
-"""Small helpers shared by the sub-commands' work modules: printing JSON, naming options in errors."""
+"""Small helpers shared by the sub-commands' work modules: printing JSON, naming options in errors,
+the runner's `Scale` from ``--shard`` / ``--dask``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, Iterator, Mapping
 
 from galaxygen.errors import ConfigError
 from galaxygen.io import to_jsonable, write_json
+from galaxygen.runner import Scale
 
 
 def emit_json(obj: Any, out: str | None = None, overwrite: bool = True) -> None:
@@ -43,3 +45,8 @@ def options_named(renamed: Mapping[str, str] | None = None) -> Iterator[None]:
             message = option(head) + sep + rest
         raise ConfigError(message) from exc
 
+
+
+def scale_of(args, workers: int = 1) -> Scale:
+    """The `galaxygen.runner.Scale` of ``--shard`` / ``--dask`` (and `workers`)."""
+    return Scale(workers=workers, shard=args.shard, dask=args.dask)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from galaxygen.cli.common import emit_json, options_named
+from galaxygen.cli.common import emit_json, options_named, scale_of
 from galaxygen.sources.camels.camels import CamelsIngestConfig, ingest_camels
 from galaxygen.sources.camels.cmd import CmdIngestConfig, ingest_cmd
 from galaxygen.sources.camels.runner import parse_index_list
@@ -33,7 +33,7 @@ def run_camels(args) -> int:
             min_star_particles=args.min_star_particles, min_stellar_mass=args.min_stellar_mass,
             params_file=args.params, velocities=args.velocities, overwrite=args.overwrite,
             chunk_particles=args.chunk)
-    return _finish(ingest_camels(args.root, args.out_dir, cfg))
+    return _finish(ingest_camels(args.root, args.out_dir, cfg, scale_of(args)))
 
 
 def run_cmd(args) -> int:
@@ -42,4 +42,4 @@ def run_cmd(args) -> int:
             suite=args.suite, set_name=args.set_name, grid=args.grid, redshift=args.redshift,
             sims=parse_index_list(args.sims) if args.sims else None, params_file=args.params, units=args.units,
             box_size=args.box_size, n_particles_side=args.n_particles_side, overwrite=args.overwrite)
-    return _finish(ingest_cmd(args.root, args.out_dir, cfg))
+    return _finish(ingest_cmd(args.root, args.out_dir, cfg, scale_of(args)))

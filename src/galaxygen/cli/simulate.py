@@ -5,7 +5,7 @@ The work of the command: its options are in :mod:`galaxygen.cli.parsers.simulate
 
 from __future__ import annotations
 
-from galaxygen.cli.common import emit_json, options_named
+from galaxygen.cli.common import emit_json, options_named, scale_of
 from galaxygen.errors import ConfigError
 from galaxygen.sources.universe import suite
 
@@ -20,5 +20,5 @@ def run(args) -> int:
             cola_steps=args.cola_steps, pm_steps=args.pm_steps, z_start=args.z_start, power=args.power_spectrum,
             workers=args.workers, device=args.device, velocities=args.velocities,
             max_members_stored=args.members_stored or None, overwrite=args.overwrite)
-    emit_json(suite.simulate_suite(args.out_dir, cfg))
+    emit_json(suite.simulate_suite(args.out_dir, cfg, scale_of(args, args.workers)))
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from galaxygen.cli.parsers.common import add_overwrite, calls
+from galaxygen.cli.parsers.common import add_overwrite, add_scale, calls
 
 
 def register(sub) -> None:
@@ -48,6 +48,7 @@ def register(sub) -> None:
                    help="also store fields/dm_velocity: mean DM peculiar velocity per voxel in km/s")
     c.add_argument("--chunk", type=int, default=1 << 22,
                    help="particles read at a time (default: 4194304, i.e. 100 MB of float64 positions)")
+    add_scale(c)
     add_overwrite(c)
     calls(c, "galaxygen.cli.ingest", "run_camels")
 
@@ -72,6 +73,7 @@ def register(sub) -> None:
     m.add_argument("--box-size", type=float, default=25.0, help="box side in Mpc/h (default: 25)")
     m.add_argument("--n-particles-side", type=int, default=256,
                    help="DM particles per side of the N-body runs, for the particle mass (default: 256)")
+    add_scale(m)
     add_overwrite(m)
     calls(m, "galaxygen.cli.ingest", "run_cmd")
 

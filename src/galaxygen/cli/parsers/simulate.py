@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from galaxygen.cli.parsers.common import add_device, add_overwrite, calls
+from galaxygen.cli.parsers.common import add_device, add_overwrite, add_scale, calls
 
 # The surrogate's variants: the names of galaxygen.sources.universe.surrogate.VARIANTS (a test checks).
 GALAXY_MODELS = ("simba-like", "tng-like")
@@ -45,6 +45,7 @@ def register(sub) -> None:
                    help="also write fields/dm_velocity, the mean COLA velocity per voxel [km/s]")
     p.add_argument("--members-stored", type=int, default=100, metavar="M",
                    help="member particles kept per halo in catalogs/halos (0: all) (default: 100)")
+    add_scale(p)
     add_device(p)
     add_overwrite(p)
     calls(p, "galaxygen.cli.simulate")

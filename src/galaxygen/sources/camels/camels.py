@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from galaxygen import runner
 from galaxygen.box import Box
 from galaxygen.config import require
 from galaxygen.halos.fof import find_halos
@@ -163,11 +164,13 @@ def load_params_table(root: Path, cfg: CamelsIngestConfig) -> tuple[dict[str, di
     return parse_params(path, headerless=CAMELS_COLUMNS), path
 
 
-def ingest_camels(root: str | Path, out_dir: str | Path, cfg: CamelsIngestConfig) -> IngestReport:
+def ingest_camels(root: str | Path, out_dir: str | Path, cfg: CamelsIngestConfig,
+                  scale: runner.Scale | None = None) -> IngestReport:
     """Ingest the simulations of one CAMELS set into ``out_dir/<Set>_<i>.h5`` box files.
 
     Resumable (existing boxes are skipped unless ``cfg.overwrite``); a simulation that fails is
-    recorded in the report with its reason and the others still run.
+    recorded in the report with its reason and the others still run. `scale`: a shard of the set,
+    a Dask cluster (`galaxygen.runner`).
 
     Parameters come from the set's table, else from a file in each simulation's folder, else from
     the snapshot header (`ingest_simulation`); simulations ingested without a parameter file are
@@ -183,7 +186,6 @@ def ingest_camels(root: str | Path, out_dir: str | Path, cfg: CamelsIngestConfig
     if not root.is_dir():
         raise IngestError(f"{root}: CAMELS root folder not found")
     table, table_path = load_params_table(root, cfg)
-    without_params: dict[str, str] = {}   # simulation -> what its box's params hold
     if cfg.sims is not None:
         names = [f"{cfg.set_name}_{i}" for i in cfg.sims]
     else:
@@ -201,14 +203,13 @@ def ingest_camels(root: str | Path, out_dir: str | Path, cfg: CamelsIngestConfig
                 params_path = find_sim_params_file(sim_folders(root, cfg.suite, cfg.set_name, name))
                 params = read_sim_params(params_path, name) if params_path else None
             files = locate(root, cfg.suite, cfg.set_name, name, snapshot=cfg.snapshot, redshift=cfg.redshift)
-            box = ingest_simulation(files, cfg, params, params_path)
-            if params is None:
-                without_params[name] = box.meta["params_source"]
-            return box
+            return ingest_simulation(files, cfg, params, params_path)
         return name, build
 
     report = run_boxes([job(n) for n in names], out_dir, overwrite=cfg.overwrite,
-                       desc=f"{cfg.suite} {cfg.set_name}")
+                       desc=f"{cfg.suite} {cfg.set_name}", scale=scale)
+    # simulation -> what its box's params hold, for those ingested without a parameter file
+    without_params = {n: m["params_source"] for n, m in report.meta.items() if not m.get("params_file")}
     names = [n for n in report.written if n in without_params]
     if names:
         message = (f"{cfg.suite} {_names(names)}: {without_params[names[0]]} "

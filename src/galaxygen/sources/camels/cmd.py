@@ -26,6 +26,7 @@ from typing import Literal
 
 import numpy as np
 
+from galaxygen import runner
 from galaxygen.box import Box
 from galaxygen.config import require
 from galaxygen.constants import RHO_CRIT
@@ -151,8 +152,10 @@ def cmd_box(index: int, mtot: np.ndarray, mstar: np.ndarray, params: dict[str, f
                name=name, dm=dm, galaxies=stars, params=params, meta=meta)
 
 
-def ingest_cmd(root: str | Path, out_dir: str | Path, cfg: CmdIngestConfig) -> IngestReport:
-    """Ingest CMD 3-D grids into ``out_dir/<Set>_<i>.h5`` box files (resumable, failures collected)."""
+def ingest_cmd(root: str | Path, out_dir: str | Path, cfg: CmdIngestConfig,
+               scale: runner.Scale | None = None) -> IngestReport:
+    """Ingest CMD 3-D grids into ``out_dir/<Set>_<i>.h5`` box files (resumable, failures collected;
+    `scale`: a shard, a Dask cluster, `galaxygen.runner`)."""
     root = Path(root)
     if not root.is_dir():
         raise IngestError(f"{root}: CMD folder not found")
@@ -170,7 +173,9 @@ def ingest_cmd(root: str | Path, out_dir: str | Path, cfg: CmdIngestConfig) -> I
     def job(i: int):
         def build() -> Box:
             params = params_for(table, f"{cfg.set_name}_{i}", i, params_path)
-            return cmd_box(i, mtot, mstar, params, cfg, (dm_path, star_path, params_path))
+            grids = _open(dm_path, cfg.grid), _open(star_path, cfg.grid)  # opened where it runs (Dask)
+            return cmd_box(i, *grids, params, cfg, (dm_path, star_path, params_path))
         return f"{cfg.set_name}_{i}", build
 
-    return run_boxes([job(i) for i in indices], out_dir, overwrite=cfg.overwrite, desc=f"CMD {cfg.suite} {cfg.set_name}")
+    return run_boxes([job(i) for i in indices], out_dir, overwrite=cfg.overwrite, desc=f"CMD {cfg.suite} {cfg.set_name}",
+                     scale=scale)

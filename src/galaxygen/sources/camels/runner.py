@@ -29,6 +29,7 @@ class IngestReport:
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    meta: dict[str, dict] = field(default_factory=dict, repr=False)  # name -> meta of each box written
 
     @property
     def ok(self) -> bool:
@@ -54,14 +55,18 @@ def parse_index_list(text: str) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
-def build_and_write(build: Callable[[], Box], path: Path, overwrite: bool) -> None:
-    """Build one box and write it to `path` (a `galaxygen.runner` task)."""
-    write_box(path, build(), overwrite=overwrite)
+def build_and_write(build: Callable[[], Box], path: Path, overwrite: bool) -> dict:
+    """Build one box and write it to `path` (a `galaxygen.runner` task); returns the box's meta."""
+    box = build()
+    write_box(path, box, overwrite=overwrite)
+    return dict(box.meta)
 
 
 def run_boxes(jobs: Sequence[tuple[str, Callable[[], Box]]], out_dir: str | Path, *, overwrite: bool = False,
-              desc: str = "ingest") -> IngestReport:
-    """Build and write one box per job ``(name, build)`` into ``out_dir/<name>.h5``, one after another.
+              desc: str = "ingest", scale: runner.Scale | None = None) -> IngestReport:
+    """Build and write one box per job ``(name, build)`` into ``out_dir/<name>.h5``: one after another,
+    or `scale`'s shard of them on its backend (a Dask cluster: `build` travels there by cloudpickle,
+    so it should hold paths, not data).
 
     Existing files are skipped unless `overwrite`, which replaces only box files `galaxygen ingest`
     wrote (recorded in the folder, see :mod:`galaxygen.outputs`; all checked before any work).
@@ -71,8 +76,9 @@ def run_boxes(jobs: Sequence[tuple[str, Callable[[], Box]]], out_dir: str | Path
     out_dir = Path(out_dir)
     tasks = [runner.Task(name, build_and_write, (build, out_dir / f"{name}.h5", overwrite),
                          output=out_dir / f"{name}.h5") for name, build in jobs]
-    planned = runner.plan(tasks, command=COMMAND, overwrite=overwrite)
+    scale = scale or runner.Scale()
+    planned = runner.plan(tasks, command=COMMAND, overwrite=overwrite, shard=scale.shard)
     out_dir.mkdir(parents=True, exist_ok=True)
-    done = runner.run(planned, backend=runner.Serial(), desc=desc, unit="box")
+    done = runner.run(planned, backend=scale.backend(len(planned.todo)), desc=desc, unit="box")
     return IngestReport(out_dir=str(out_dir), written=list(done.results), skipped=done.skipped,
-                        failed={name: runner.describe(exc) for name, exc in done.failed.items()})
+                        failed={name: runner.describe(exc) for name, exc in done.failed.items()}, meta=done.results)

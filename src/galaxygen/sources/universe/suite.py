@@ -224,7 +224,8 @@ def _check_existing(path: Path, cfg: SimulateConfig, row: dict) -> None:
                              "choose another OUT_DIR or pass --overwrite")
 
 
-def _write_params(out_dir: Path, rows: list[dict], overwrite: bool) -> Path:
+def _write_params(out_dir: Path, rows: list[dict], overwrite: bool, part: str | None = None) -> Path:
+    """Write the whole set's table (every shard writes the same text; `part`: the shard's record part)."""
     path = out_dir / "params.csv"
     text = params_csv(rows)
     if path.exists() and path.read_text() == text:
@@ -233,7 +234,7 @@ def _write_params(out_dir: Path, rows: list[dict], overwrite: bool) -> Path:
         raise GalaxygenError(f"{path}: exists with a different parameter table; choose another OUT_DIR "
                              "or pass --overwrite")
     write_text(check_file(path, COMMAND, overwrite), text, overwrite=True)
-    record(out_dir, COMMAND, [path.name])
+    record(out_dir, COMMAND, [path.name], part=part)
     return path
 
 
@@ -253,13 +254,16 @@ def _skipped(path: Path) -> dict:
             "n_halos": info["halos"]["count"] if info["halos"] else 0, "n_galaxies": int(info["n_galaxies"])}
 
 
-def simulate_suite(out_dir: str | os.PathLike, cfg: SimulateConfig) -> dict:
-    """Simulate a CV or LH set into `out_dir` (resumable, `galaxygen.runner`); returns a JSON-ready summary.
+def simulate_suite(out_dir: str | os.PathLike, cfg: SimulateConfig, scale: runner.Scale | None = None) -> dict:
+    """Simulate a CV or LH set, or `scale`'s shard of it, into `out_dir` (resumable, on `scale`'s
+    backend, `galaxygen.runner`; default: `cfg.workers` local processes); returns a JSON-ready summary.
 
     Returns ``{"out_dir", "params_csv", "config", "boxes": [{name, path, status ("written" or
-    "skipped"), seconds, n_halos, n_galaxies}]}``. A box that fails does not stop the others; the
-    first failure is raised once they are done.
+    "skipped"), seconds, n_halos, n_galaxies}]}`` (the shard's boxes). ``params.csv`` always lists
+    the whole set. A box that fails does not stop the others; the first failure is raised once
+    they are done.
     """
+    scale = scale or runner.Scale(workers=cfg.workers)
     out = Path(out_dir)
     rows = parameter_table(cfg.set, cfg.boxes, cfg.seed)
     for i, r in enumerate(rows):
@@ -269,12 +273,13 @@ def simulate_suite(out_dir: str | os.PathLike, cfg: SimulateConfig) -> dict:
     tasks = [runner.Task(r["name"], simulate_and_write, (cfg, r, paths[r["name"]]), output=paths[r["name"]],
                          steps=len(STAGES)) for r in rows]
     planned = runner.plan(tasks, command=COMMAND, overwrite=cfg.overwrite,
-                          check=lambda t: _check_existing(t.output, cfg, by_name[t.name]))
+                          check=lambda t: _check_existing(t.output, cfg, by_name[t.name]), shard=scale.shard)
     out.mkdir(parents=True, exist_ok=True)
-    csv_path = _write_params(out, rows, cfg.overwrite)
-    report = runner.run(planned, workers=cfg.workers, desc=f"simulate {len(planned.todo)} box(es)", unit="stage")
+    csv_path = _write_params(out, rows, cfg.overwrite, planned.part)
+    report = runner.run(planned, backend=scale.backend(len(planned.todo)), desc=f"simulate {len(planned.todo)} box(es)",
+                        unit="stage")
     if report.failed:
         raise next(iter(report.failed.values()))
     results = {**{t.name: _skipped(t.output) for t in planned.skipped}, **report.results}
     return {"out_dir": str(out), "params_csv": str(csv_path), "config": to_dict(cfg),
-            "boxes": [results[r["name"]] for r in rows]}
+            "boxes": [results[r["name"]] for r in rows if r["name"] in results]}
