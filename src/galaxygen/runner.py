@@ -115,6 +115,8 @@ class Scale:
             raise GalaxygenError(f"--shard: expected K/N with 1 <= K <= N, got {self.shard[0]}/{self.shard[1]}")
         if self.workers < 1:
             raise GalaxygenError(f"--workers: expected >= 1, got {self.workers}")
+        if self.dask:
+            _import_distributed()  # say what to install before any work
 
     def backend(self, n_tasks: int) -> Backend:
         return DaskBackend(self.dask) if self.dask else local(self.workers, n_tasks)
