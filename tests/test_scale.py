@@ -122,3 +122,33 @@ def test_missing_dask_says_what_to_install_in_one_line(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pip install galaxygen[dask]" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_predict_shards_share_the_folder_and_equal_one_run(tmp_path, capsys):
+    from learn_helpers import tiny_config, write_learnable_boxes
+
+    from galaxygen.models.registry import train
+
+    boxes = write_learnable_boxes(tmp_path / "boxes", n=3)
+    train(tiny_config(steps=2, phases=("regressor",)), boxes, tmp_path / "run")
+    base = ["predict", str(tmp_path / "run"), str(boxes), "--counts", "poisson", "--samples", "2"]
+    assert main(base + ["--out", str(tmp_path / "whole")]) == 0
+    capsys.readouterr()
+    for k in (1, 2):
+        assert main(base + ["--out", str(tmp_path / "shards"), "--shard", f"{k}/2"]) == 0
+        written = [Path(p).name for p in json.loads(capsys.readouterr().out)["predictions"]]
+        assert written == (["CV_0_r0.h5", "CV_0_r1.h5", "CV_2_r0.h5", "CV_2_r1.h5"] if k == 1
+                           else ["CV_1_r0.h5", "CV_1_r1.h5"])
+    whole, shards = tmp_path / "whole", tmp_path / "shards"
+    assert sorted(p.name for p in shards.glob("*.h5")) == sorted(p.name for p in whole.glob("*.h5"))
+    for p in whole.glob("*.h5"):
+        assert np.array_equal(read_box(p).galaxies, read_box(shards / p.name).galaxies)
+    assert written_by(shards) == written_by(whole)
+    # a resubmitted shard skips the boxes whose files are all there and redoes one cut short
+    (shards / "CV_1_r1.h5").unlink()
+    mtimes = {p.name: p.stat().st_mtime_ns for p in shards.glob("CV_*")}
+    assert main(base + ["--out", str(shards), "--shard", "1/2"]) == 0
+    assert main(base + ["--out", str(shards), "--shard", "2/2"]) == 0
+    now = {p.name: p.stat().st_mtime_ns for p in shards.glob("CV_*")}
+    assert [n for n in sorted(now) if now[n] != mtimes.get(n)] == ["CV_1_r0.h5", "CV_1_r1.h5"]
+    assert np.array_equal(read_box(shards / "CV_1_r1.h5").galaxies, read_box(whole / "CV_1_r1.h5").galaxies)

@@ -5,7 +5,7 @@ The work of the command: its options are in :mod:`galaxygen.cli.parsers.predict`
 
 from __future__ import annotations
 
-from galaxygen.cli.common import emit_json
+from galaxygen.cli.common import emit_json, scale_of
 from galaxygen.models.registry import predict
 
 
@@ -13,6 +13,7 @@ def run(args) -> int:
     options = {k: v for k, v in (("tile", args.tile), ("halo", args.halo), ("batch", args.batch),
                                  ("counts", args.counts), ("steps", args.steps), ("mean", args.mean)) if v is not None}
     paths = predict(args.run, args.boxes, args.out, samples=args.samples, seed=args.seed, device=args.device,
-                    overwrite=args.overwrite, allow_mismatch=args.allow_mismatch, **options)
+                    overwrite=args.overwrite, allow_mismatch=args.allow_mismatch, scale=scale_of(args),
+                    **options)
     emit_json({"predictions": [str(p) for p in paths]})
     return 0

@@ -1,12 +1,17 @@
 """The registry of model families: the config's top-level key ``task`` selects what `galaxygen train`
 trains and `galaxygen predict` predicts with.
 
-A task is a module (or object) with two functions::
+A task is a module (or object) with three functions::
 
     train(config: dict, boxes: list[Path], run_dir: Path, *, resume: bool = False,
           overwrite: bool = False, device: str | None = None) -> dict      # JSON-ready summary
     predict(run_dir: Path, boxes: list[Path], out_dir: Path, *, samples: int = 1, seed: int = 0,
             device: str = "auto", overwrite: bool = False, **options) -> list[Path]
+    prediction_files(run_dir: Path, name: str, out_dir: Path, *, samples: int = 1, **options) -> list[Path]
+
+`predict` here calls the task's ``predict`` once per box, as a `galaxygen.runner` task (whose
+outputs are the box's ``prediction_files``), so that boxes may be split into shards or run on a
+Dask cluster (``--shard``, ``--dask``).
 
 ``config`` is the whole resolved config (overrides applied, ``task`` included); the run directory
 holds it as ``config.json`` (see :class:`galaxygen.training.run.RunDir`), so `predict` needs only
@@ -29,7 +34,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from galaxygen.box import list_boxes
+from galaxygen import runner
+from galaxygen.box import list_boxes, read_header
 from galaxygen.errors import ConfigError
 from galaxygen.models.two_phase import task as two_phase_task
 from galaxygen.models.vdm import task as vdm_task
@@ -38,6 +44,7 @@ from galaxygen.training.run import RunDir
 from galaxygen.training.run_inputs import check_inputs
 
 TASKS: dict[str, Any] = {"two_phase": two_phase_task, "vdm": vdm_task}
+COMMAND = "predict"  # the name under which predictions are recorded as written (galaxygen.outputs)
 
 
 def get_task(name: str) -> Any:
@@ -63,8 +70,20 @@ def train(config: Mapping[str, Any], boxes: Sequence[str | os.PathLike] | str | 
                       device=device)
 
 
+def predict_one(name: str, run_dir: Path, box: Path, out_dir: Path, options: dict[str, Any]) -> list[Path]:
+    """One box's predictions with the task `name` (a `galaxygen.runner` task)."""
+    return get_task(name).predict(run_dir, [box], out_dir, **options)
+
+
+def _leftovers(files: Sequence[Path]) -> bool:
+    """Whether some of a box's `files` are there, all predictions: what an interrupted box left (each
+    file is written atomically, the set one file after another), to be replaced when it is redone."""
+    there = [f for f in files if f.exists()]
+    return bool(there) and all(read_header(f).source == "prediction" for f in there)
+
+
 def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-            *, allow_mismatch: bool = False, **options: Any) -> list[Path]:
+            *, allow_mismatch: bool = False, scale: runner.Scale | None = None, **options: Any) -> list[Path]:
     """Predict with a trained run (its task is read from ``config.json``): one box file per input.
 
     The inputs are checked against the run's training boxes first (`galaxygen.training.run_inputs`):
@@ -74,8 +93,12 @@ def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_
     `out_dir` is one output, written whole: the task writes into a temporary folder beside it that is
     renamed into place at the end (an interrupted prediction leaves nothing); an existing non-empty
     `out_dir` is replaced only with ``overwrite=True`` and only if `galaxygen predict` wrote it (see
-    :mod:`galaxygen.outputs`). Returns the files' final paths. Options the task's ``predict`` does
-    not take raise a ConfigError naming them.
+    :mod:`galaxygen.outputs`). With a shard in `scale` (``--shard K/N``: N processes share
+    `out_dir`), it is written box by box instead, each box's files atomically, and a box whose files
+    are all there is skipped (resume), as `galaxygen simulate` does (files an interrupted box left
+    are replaced). The boxes run on `scale`'s
+    backend (default: one after another here). Returns the files' final paths (the shard's). Options
+    the task's ``predict`` does not take raise a ConfigError naming them.
     """
     overwrite = bool(options.pop("overwrite", False))
     config = RunDir(run_dir).config()
@@ -88,7 +111,25 @@ def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_
             raise ConfigError(f"predict: option(s) {['--' + k for k in unknown]} do not apply to a {name} run")
     paths = list_boxes(list(boxes))
     check_inputs(run_dir, paths, allow_mismatch=allow_mismatch)
-    out_dir = Path(out_dir)
-    with staged_folder(out_dir, "predict", overwrite=overwrite) as tmp:
-        written = task.predict(Path(run_dir), paths, tmp, **options)
+    out_dir, scale = Path(out_dir), scale or runner.Scale()
+
+    def boxes_into(folder: Path, overwrite: bool) -> list[Path]:
+        tasks = []
+        for p in paths:
+            box = read_header(p).name
+            files = tuple(task.prediction_files(Path(run_dir), box, folder, **options))
+            args = (name, Path(run_dir), p, folder, {**options, "overwrite": overwrite or _leftovers(files)})
+            tasks.append(runner.Task(box, predict_one, args, output=files))
+        planned = runner.plan(tasks, command=COMMAND, overwrite=overwrite, shard=scale.shard)
+        folder.mkdir(parents=True, exist_ok=True)
+        done = runner.run(planned, backend=scale.backend(len(planned.todo)))
+        if done.failed:
+            raise next(iter(done.failed.values()))
+        chosen = {t.name for t in planned.todo + planned.skipped}
+        return [f for t in tasks if t.name in chosen for f in t.files]
+
+    if scale.shard is not None:
+        return boxes_into(out_dir, overwrite)
+    with staged_folder(out_dir, COMMAND, overwrite=overwrite) as tmp:
+        written = boxes_into(tmp, False)
     return [out_dir / Path(p).relative_to(tmp) for p in written]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from galaxygen.cli.parsers.common import add_device, add_overwrite, calls
+from galaxygen.cli.parsers.common import add_device, add_overwrite, add_scale, calls
 
 
 def register(sub) -> None:
@@ -13,7 +13,8 @@ def register(sub) -> None:
                     "galaxies per voxel, fields/dm, params and halos are copied from the input, and /meta "
                     "records what it was made from (hashes of the input's fields). A box the run was trained "
                     "on gets a warning; one with another box size, voxel size or redshift is refused unless "
-                    "--allow-mismatch.")
+                    "--allow-mismatch. OUT is written whole (a temporary folder renamed at the end), except with "
+                    "--shard: then box by box, and a box whose files are there is skipped.")
     p.add_argument("run", help="run directory written by `galaxygen train`")
     p.add_argument("boxes", nargs="+", help="input box files or folders of *.h5 box files")
     p.add_argument("--out", required=True, help="output folder")
@@ -38,6 +39,7 @@ def register(sub) -> None:
     p.add_argument("--allow-mismatch", action="store_true",
                    help="predict boxes whose box size, voxel size or redshift differ from the run's training "
                         "boxes (default: refuse them)")
+    add_scale(p)
     add_device(p)
     add_overwrite(p)
     calls(p, "galaxygen.cli.predict")

@@ -142,6 +142,11 @@ def network_outputs(cfg: TwoPhaseConfig, transform: Transform, models: dict[str,
     return prob, rate
 
 
+def prediction_files(run_dir: Path, name: str, out_dir: Path, *, samples: int = 1, **_options: Any) -> list[Path]:
+    """The files `predict` writes for the box named `name`."""
+    return [prediction_path(out_dir, name, k, samples) for k in range(samples)]
+
+
 def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int = 1, seed: int = 0,
             device: str = "auto", overwrite: bool = False, tile: int | None = None,
             batch: int | None = None, counts: str | None = None, halo: int | None = None) -> list[Path]:
@@ -166,7 +171,7 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
     written = []
     for path in progress(boxes, desc="predict", unit="box"):
         box = read_box(path, catalogs=True, velocity=cfg.data.velocity)
-        outs = [prediction_path(out_dir, box.name, k, samples) for k in range(samples)]
+        outs = prediction_files(run_dir, box.name, out_dir, samples=samples)
         for o in outs:
             check_writable(o, overwrite)
         prob, rate = network_outputs(cfg, transform, models, box, infer_cfg, dev)

@@ -243,6 +243,16 @@ def load_run(run_dir: Path, device: torch.device) -> tuple[VDMTaskConfig, dict[s
     return cfg, fitted, run.load_weights(build_vdm(cfg, fitted), "vdm", device)
 
 
+def prediction_files(run_dir: Path, name: str, out_dir: Path, *, samples: int = 1, mean: bool | None = None,
+                     **_options: Any) -> list[Path]:
+    """The files `predict` writes for the box named `name`: its samples, then the mean (`mean`, else
+    the run config's ``sample.mean``)."""
+    if mean is None:
+        mean = parse_config(RunDir(run_dir).config(), where=f"{run_dir}/config.json").sample.mean
+    files = [Path(out_dir) / f"{name}_r{k}.h5" for k in range(samples)]
+    return files + [Path(out_dir) / f"{name}_mean.h5"] if mean else files
+
+
 def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int = 1, seed: int = 0,
             device: str = "auto", overwrite: bool = False, tile: int | None = None, batch: int | None = None,
             steps: int | None = None, mean: bool | None = None, halo: int | None = None) -> list[Path]:
@@ -258,8 +268,8 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
     written: list[Path] = []
     for path in progress(boxes, desc="predict", unit="box"):
         box = read_box(path, catalogs=True, velocity=dm_tr.channels > 1)
-        outs = [out_dir / f"{box.name}_r{k}.h5" for k in range(samples)]
-        mean_path = out_dir / f"{box.name}_mean.h5" if scfg.mean else None
+        files = prediction_files(run_dir, box.name, out_dir, samples=samples, mean=scfg.mean)
+        outs, mean_path = files[:samples], (files[samples] if scfg.mean else None)
         for o in outs + ([mean_path] if mean_path else []):
             check_writable(o, overwrite)
         mult = model.net.multiple
