@@ -8,6 +8,12 @@ grow by 8, with a log factor). The projection assumes core-seconds add up (a box
 over the cores it is given with the efficiency measured here) and counts no I/O or queue waits.
 Boxes use the Eisenstein & Hu spectrum (--power-spectrum eh; CAMB adds a few seconds per box).
 Usage: python benchmarks/bench_scale.py [--boxes 16] [--particles 64] [--big 128] [--out DIR]
+
+Measured on the project's 2-core machine (shared, load 6-7 during the run), about 40 minutes:
+
+    16 x 64^3   serial 430 s   --workers 2 270 s (x1.6)   --dask local:2 308 s (x1.4)
+    per box     64^3 27 s   128^3 155 s   256^3 ~894 s (extrapolated)
+    1000 x 256^3: ~497 core-hours, ~1.55 h on 10 nodes x 32 cores (docs/scale.md discusses the limits)
 """
 
 from __future__ import annotations
