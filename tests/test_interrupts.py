@@ -22,7 +22,7 @@ def _numba_interrupt():
 def test_ctrl_c_inside_a_numba_kernel_is_one_line_and_exit_code_130(tmp_path, monkeypatch, capsys):
     from galaxygen.sources.universe import suite
 
-    def interrupted(out_dir, cfg):
+    def interrupted(out_dir, cfg, scale=None):
         _numba_interrupt()
 
     monkeypatch.setattr(suite, "simulate_suite", interrupted)
@@ -34,7 +34,7 @@ def test_ctrl_c_inside_a_numba_kernel_is_one_line_and_exit_code_130(tmp_path, mo
 def test_other_system_errors_still_surface(tmp_path, monkeypatch):
     from galaxygen.sources.universe import suite
 
-    def broken(out_dir, cfg):
+    def broken(out_dir, cfg, scale=None):
         raise SystemError("a real bug")
 
     monkeypatch.setattr(suite, "simulate_suite", broken)
