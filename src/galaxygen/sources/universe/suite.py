@@ -1,4 +1,5 @@
-"""A suite of built-in boxes: CV / LH parameter sets, the per-box pipeline, workers and resume.
+"""A suite of built-in boxes: a parameter set (`galaxygen.sources.universe.sets`), the per-box
+pipeline, workers and resume.
 
 Per box (DESIGN.md): 2LPT initial conditions -> cheap COLA run (the DM input: ``fields/dm`` NGP
 counts, optional ``fields/dm_velocity``, FoF halos -> ``catalogs/halos``) -> accurate PM run from
@@ -13,8 +14,6 @@ none; ``host_mass`` keeps the PM host's mass. Boxes are written atomically as
 from __future__ import annotations
 
 import concurrent.futures as cf
-import csv
-import io
 import math
 import multiprocessing as mp
 import os
@@ -33,12 +32,8 @@ from galaxygen.interrupts import call_interruptibly, is_interrupt, sigint_ignore
 from galaxygen.io import write_text
 from galaxygen.outputs import check_file, record
 from galaxygen.progress import progress
+from galaxygen.sources.universe.sets import FIDUCIAL, SETS, parameter_table, params_csv
 
-FIDUCIAL = {"omega_m": 0.3, "sigma_8": 0.8, "a_sn1": 1.0, "a_agn1": 1.0, "a_sn2": 1.0, "a_agn2": 1.0}
-#: CAMELS ranges (arXiv:2010.00619): (low, high, log-uniform?)
-LH_RANGES = {"omega_m": (0.1, 0.5, False), "sigma_8": (0.6, 1.0, False), "a_sn1": (0.25, 4.0, True),
-             "a_agn1": (0.25, 4.0, True), "a_sn2": (0.5, 2.0, False), "a_agn2": (0.5, 2.0, False)}
-CSV_COLUMNS = ("name", "omega_m", "sigma_8", "a_sn1", "a_agn1", "a_sn2", "a_agn2", "seed")
 COMMAND = "simulate"  # the name under which boxes are recorded as written (galaxygen.outputs)
 STAGES = ("initial conditions", "COLA run", "COLA halos", "PM run", "PM halos", "galaxies", "write")
 
@@ -47,14 +42,16 @@ STAGES = ("initial conditions", "COLA run", "COLA halos", "PM run", "PM halos", 
 class SimulateConfig:
     """Settings of `galaxygen simulate` (lengths Mpc/h)."""
 
-    boxes: int = 4
+    boxes: int | None = None  # cv, lh: boxes; 1p: values per parameter (None: sets.DEFAULT_BOXES)
     particles: int = 64
     grid: int | None = None  # voxels per side; None = particles
     box_size: float = 25.0
     redshift: float = 0.0
     galaxy_model: str = "tng-like"
-    set: Literal["cv", "lh"] = "cv"
+    set: Literal["cv", "lh", "1p", "points"] = "cv"
     seed: int = 0
+    values: tuple[tuple[str, float], ...] = ()  # parameters replacing the fiducial ones (sets.py)
+    points: str | None = None                   # CSV file of a points set
     cola_steps: int = 10
     pm_steps: int = 40
     z_start: float = 49.0
@@ -71,13 +68,14 @@ class SimulateConfig:
     def __post_init__(self) -> None:
         from galaxygen.sources.universe.surrogate import get_variant
 
-        require(self.boxes >= 1, f"boxes: expected >= 1, got {self.boxes}")
+        require(self.boxes is None or self.boxes >= 1, f"boxes: expected >= 1, got {self.boxes}")
         require(self.particles >= 8, f"particles: expected >= 8 per side, got {self.particles}")
         require(self.grid is None or self.grid >= 1, f"grid: expected >= 1 voxels per side, got {self.grid}")
         require(self.box_size > 0, f"box_size: expected > 0 Mpc/h, got {self.box_size}")
         require(0 <= self.redshift < self.z_start,
                 f"redshift: expected in [0, z_start={self.z_start}), got {self.redshift}")
-        require(self.set in ("cv", "lh"), f"set: expected cv or lh, got {self.set!r}")
+        require(self.set in SETS, f"set: expected one of {', '.join(SETS)}, got {self.set!r}")
+        require((self.set == "points") == (self.points is not None), "points: a points set and its CSV file go together")
         require(self.power in ("camb", "eh"), f"power: expected camb or eh, got {self.power!r}")
         require(self.cola_steps >= 1 and self.pm_steps >= 1, "cola_steps and pm_steps must be >= 1")
         require(self.workers >= 1, f"workers: expected >= 1, got {self.workers}")
@@ -87,56 +85,19 @@ class SimulateConfig:
                 f"max_members_stored: expected >= 1 or None, got {self.max_members_stored}")
         require(0 <= self.seed < 2**32, f"seed: expected in [0, 2^32), got {self.seed}")
         get_variant(self.galaxy_model)
+        if self.set != "points":  # a points file is read (and checked) when the suite starts
+            parameter_table(self.set, self.boxes, self.seed, dict(self.values))
 
     @property
     def voxels(self) -> int:
         return self.particles if self.grid is None else self.grid
 
 
-def box_seeds(seed: int, index: int) -> tuple[int, int]:
-    """(initial-conditions seed, galaxy seed) of box `index` of a set made with `seed`."""
-    ic, gal = np.random.SeedSequence([seed, index]).generate_state(2)
-    return int(ic), int(gal)
-
-
-def parameter_table(set_: str, n_boxes: int, seed: int) -> list[dict]:
-    """Rows {name, omega_m, sigma_8, a_sn1, a_agn1, a_sn2, a_agn2, seed} of a CV or LH set.
-
-    CV: fiducial parameters, a different seed per box. LH: a Latin hypercube (scipy.stats.qmc)
-    over the six parameters in the CAMELS ranges, A_SN1 and A_AGN1 log-uniform.
-    """
-    rows = []
-    if set_ == "lh":
-        from scipy.stats import qmc
-
-        unit = qmc.LatinHypercube(d=len(LH_RANGES), seed=np.random.default_rng([seed, 2**31])).random(n_boxes)
-    for i in range(n_boxes):
-        row = {"name": f"{set_.upper()}_{i}", **FIDUCIAL}
-        if set_ == "lh":
-            for u, (key, (lo, hi, log)) in zip(unit[i], LH_RANGES.items()):
-                row[key] = float(lo * (hi / lo) ** u if log else lo + (hi - lo) * u)
-        elif set_ != "cv":
-            raise GalaxygenError(f"set: expected cv or lh, got {set_!r}")
-        row["seed"] = box_seeds(seed, i)[0]
-        rows.append(row)
-    return rows
-
-
-def params_csv(rows: list[dict]) -> str:
-    """The parameter table as CSV text (header ``name,omega_m,...,seed``)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for r in rows:
-        w.writerow([r["name"]] + [repr(float(r[k])) for k in CSV_COLUMNS[1:-1]] + [int(r["seed"])])
-    return buf.getvalue()
-
-
 def _provenance(cfg: SimulateConfig, row: dict) -> dict:
     """Meta attributes that identify a box's settings (also used to validate a resume)."""
     from galaxygen.sources.universe.surrogate import get_variant
 
-    ic_seed, gal_seed = box_seeds(cfg.seed, int(row["index"]))
+    ic_seed, gal_seed = int(row["seed"]), int(row["galaxy_seed"])
     return {"generator": f"galaxygen {__version__} simulate", "particles": cfg.particles,
             "cola_steps": cfg.cola_steps, "pm_steps": cfg.pm_steps, "z_start": cfg.z_start,
             "power_spectrum": cfg.power,
@@ -274,15 +235,14 @@ def _worker_init(threads: int) -> None:
 
 
 def simulate_suite(out_dir: str | os.PathLike, cfg: SimulateConfig) -> dict:
-    """Simulate a CV or LH set into `out_dir` (resumable); returns a JSON-ready summary.
+    """Simulate a parameter set (cv, lh, 1p or points; see `sets`) into `out_dir` (resumable); returns a
+    JSON-ready summary.
 
     Returns ``{"out_dir", "params_csv", "config", "boxes": [{name, path, status ("written" or
     "skipped"), seconds, n_halos, n_galaxies}]}``.
     """
     out = Path(out_dir)
-    rows = parameter_table(cfg.set, cfg.boxes, cfg.seed)
-    for i, r in enumerate(rows):
-        r["index"] = i
+    rows = parameter_table(cfg.set, cfg.boxes, cfg.seed, dict(cfg.values), cfg.points)
     if cfg.overwrite and out.is_dir():  # replace only boxes this command wrote, all checked first
         for r in rows:
             check_file(out / f"{r['name']}.h5", COMMAND, overwrite=True)
