@@ -7,7 +7,8 @@ Layout (DESIGN.md, docs/box-format.md)::
     /params          attrs omega_m, sigma_8, a_sn1, a_agn1, a_sn2, a_agn2, seed (as known)
     /meta            attrs: free provenance (str / number), optional
     /fields/dm           float32 (N,N,N)    DM particles per voxel
-    /fields/galaxies     float32 (N,N,N)    galaxies per voxel (target or prediction)
+    /fields/galaxies     float32 (N,N,N)    galaxies per voxel (target or prediction); absent in a
+                                            DM-only box (predicted, never trained on or scored)
     /fields/dm_velocity  float32 (3,N,N,N)  optional, mean DM velocity per voxel [km/s]
     /catalogs/halos/*    columns of equal length n (pos (n,3) [Mpc/h], mass [Msun/h], ...)
     /catalogs/galaxies/* columns of equal length n (pos (n,3), stellar_mass, is_central, host_halo)
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = "galaxygen.box"
 VERSION = 1
-SOURCES = ("synthetic", "camels", "cmd", "prediction")
+SOURCES = ("synthetic", "camels", "cmd", "nbody", "prediction")
 PARAM_NAMES = ("omega_m", "sigma_8", "a_sn1", "a_agn1", "a_sn2", "a_agn2", "seed")
 CATALOGS = ("halos", "galaxies")
 RAGGED = ("member_offset", "member_pos")
@@ -187,15 +188,18 @@ def validate_parts(where: str, *, box_size: float, grid: int, source: str, name:
 
 
 def write_box(path: str | os.PathLike, box: Box, *, overwrite: bool = False,
-              compression: str | None = "gzip") -> Path:
+              compression: str | None = "gzip", dm_only: bool = False) -> Path:
     """Write `box` to `path` atomically (temporary file, then rename); returns the path.
 
     Fails if `path` exists unless `overwrite`. Grids are chunked and gzip-compressed (level 1)
-    unless `compression` is None.
+    unless `compression` is None. `dm_only`: write no ``fields/galaxies`` (a DM-only box, whose
+    galaxies must then be all zero).
     """
     import h5py
 
     validate(box, where=str(path))
+    if dm_only and box.galaxies.any():
+        _fail(str(path), "fields/galaxies", "a DM-only box holds no galaxies")
     opts: dict[str, Any] = {}
     if compression:
         opts = {"compression": compression, "compression_opts": 1, "shuffle": True}
@@ -217,7 +221,8 @@ def write_box(path: str | os.PathLike, box: Box, *, overwrite: bool = False,
                 m.attrs[k] = v
             g = f.create_group("fields")
             g.create_dataset("dm", data=box.dm, **opts)
-            g.create_dataset("galaxies", data=box.galaxies, **opts)
+            if not dm_only:
+                g.create_dataset("galaxies", data=box.galaxies, **opts)
             if box.dm_velocity is not None:
                 g.create_dataset("dm_velocity", data=box.dm_velocity, **opts)
             for name, cat in (("halos", box.halos), ("galaxies", box.galaxy_catalog)):
@@ -302,7 +307,8 @@ def _read_catalog(f, key: str, where: str) -> dict[str, np.ndarray] | None:
     return {col: _read_dataset(f, f"{key}/{col}", where) for col in f[key]}
 
 
-def read_box(path: str | os.PathLike, *, catalogs: bool = True, velocity: bool = True) -> Box:
+def read_box(path: str | os.PathLike, *, catalogs: bool = True, velocity: bool = True,
+             allow_dm_only: bool = False) -> Box:
     """Read and validate a box file.
 
     Parameters
@@ -312,6 +318,10 @@ def read_box(path: str | os.PathLike, *, catalogs: bool = True, velocity: bool =
         Also read ``catalogs/halos`` and ``catalogs/galaxies`` when present.
     velocity : bool
         Also read ``fields/dm_velocity`` when present.
+    allow_dm_only : bool
+        Accept a DM-only box (no ``fields/galaxies``, e.g. from ``galaxygen ingest nbody``): its
+        galaxies are then zeros. Without it such a box raises BoxFormatError (it can be predicted,
+        not trained on or scored).
 
     Raises
     ------
@@ -326,7 +336,13 @@ def read_box(path: str | os.PathLike, *, catalogs: bool = True, velocity: bool =
         params = _attrs_dict(f["params"]) if "params" in f else {}
         meta = _attrs_dict(f["meta"]) if "meta" in f else {}
         dm = _read_dataset(f, "fields/dm", where)
-        gal = _read_dataset(f, "fields/galaxies", where)
+        if "fields/galaxies" not in f and "fields/dm" in f:
+            if not allow_dm_only:
+                _fail(where, "fields/galaxies", "missing: a DM-only box can be predicted, not trained on or "
+                                                "scored")
+            gal = np.zeros((attrs["grid"],) * 3, np.float32)
+        else:
+            gal = _read_dataset(f, "fields/galaxies", where)
         vel = _read_dataset(f, "fields/dm_velocity", where) if velocity and "fields/dm_velocity" in f else None
         halos = _read_catalog(f, "catalogs/halos", where) if catalogs else None
         gcat = _read_catalog(f, "catalogs/galaxies", where) if catalogs else None
@@ -343,9 +359,10 @@ def read_info(path: str | os.PathLike) -> dict[str, Any]:
 
     Returns a JSON-ready dict with stable keys.
     """
-    box = read_box(path, catalogs=True, velocity=False)
+    box = read_box(path, catalogs=True, velocity=False, allow_dm_only=True)
     with _open(Path(path)) as f:
         has_vel = "fields/dm_velocity" in f
+        dm_only = "fields/galaxies" not in f
     def cat_info(cat):
         if cat is None:
             return None
@@ -365,6 +382,7 @@ def read_info(path: str | os.PathLike) -> dict[str, Any]:
         "n_galaxies": float(box.galaxies.sum(dtype=np.float64)),
         "occupied_voxels": int((box.galaxies > 0).sum()),
         "has_dm_velocity": bool(has_vel),
+        "dm_only": bool(dm_only),
         "halos": cat_info(box.halos),
         "galaxies_catalog": cat_info(box.galaxy_catalog),
     }

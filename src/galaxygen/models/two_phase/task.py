@@ -203,7 +203,7 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
     label = "two-phase:" + "+".join(getattr(cfg, p).model.name for p in cfg.phases)
     written = []
     for path in progress(boxes, desc="predict", unit="box"):
-        box = read_box(path, catalogs=True, velocity=cfg.data.velocity)
+        box = read_box(path, catalogs=True, velocity=cfg.data.velocity, allow_dm_only=True)
         outs = [prediction_path(out_dir, box.name, k, samples) for k in range(samples)]
         for o in outs:
             check_writable(o, overwrite)

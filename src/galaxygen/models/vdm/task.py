@@ -282,7 +282,7 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
     out_dir = Path(out_dir)
     written: list[Path] = []
     for path in progress(boxes, desc="predict", unit="box"):
-        box = read_box(path, catalogs=True, velocity=dm_tr.channels > 1)
+        box = read_box(path, catalogs=True, velocity=dm_tr.channels > 1, allow_dm_only=True)
         outs = [out_dir / f"{box.name}_r{k}.h5" for k in range(samples)]
         mean_path = out_dir / f"{box.name}_mean.h5" if scfg.mean else None
         for o in outs + ([mean_path] if mean_path else []):

@@ -57,14 +57,15 @@ def parse_index_list(text: str) -> tuple[int, ...]:
 
 
 def run_boxes(jobs: Sequence[tuple[str, Callable[[], Box]]], out_dir: str | Path, *, overwrite: bool = False,
-              desc: str = "ingest") -> IngestReport:
+              desc: str = "ingest", dm_only: bool = False) -> IngestReport:
     """Build and write one box per job ``(name, build)`` into ``out_dir/<name>.h5``.
 
     Existing files are skipped unless `overwrite`, which replaces only box files `galaxygen ingest`
     wrote (recorded in the folder, see :mod:`galaxygen.outputs`; all checked before any work).
     Exceptions from `build` or the writer are caught per box and recorded as ``failed[name] =
     reason`` (the message of a GalaxygenError, or the exception type, message and the line it came
-    from for anything else); KeyboardInterrupt still stops the run.
+    from for anything else); KeyboardInterrupt still stops the run. `dm_only`: boxes are written
+    without ``fields/galaxies`` (`galaxygen.box.write_box`).
     """
     out_dir = Path(out_dir)
     if overwrite and out_dir.is_dir():
@@ -79,7 +80,7 @@ def run_boxes(jobs: Sequence[tuple[str, Callable[[], Box]]], out_dir: str | Path
             continue
         try:
             box = build()
-            write_box(path, box, overwrite=overwrite)
+            write_box(path, box, overwrite=overwrite, dm_only=dm_only)
         except GalaxygenError as exc:
             report.failed[name] = str(exc)
         except (OSError, KeyError, ValueError, IndexError, TypeError, RuntimeError, MemoryError) as exc:
