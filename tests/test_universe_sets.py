@@ -73,6 +73,12 @@ def test_points_file_one_box_a_row(tmp_path):
     assert rows[1]["a_agn2"] == 1.5 and rows[1]["a_agn1"] == 1.0      # from the values given, else fiducial
     back = list(csv.DictReader(params_csv(rows).splitlines()))
     assert [b["name"] for b in back] == ["low", "high"] and float(back[1]["a_sn1"]) == 3.0
+    # params.csv of any set is a points file: the same names, parameters and IC seeds again
+    lh = parameter_table("lh", 3, seed=2)
+    path.write_text(params_csv(lh))
+    again = parameter_table("points", None, seed=2, points=path)
+    assert [{k: r[k] for k in ("name", *PARAMS, "seed")} for r in again] == \
+        [{k: r[k] for k in ("name", *PARAMS, "seed")} for r in lh]
     # without name and seed columns: P_<i>, seeds from (seed, i)
     path.write_text("omega_m\n0.2\n0.3\n")
     rows = parameter_table("points", None, seed=0, points=path)
