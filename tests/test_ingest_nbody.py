@@ -85,6 +85,7 @@ def test_gadget_snapshot_single_file_kpc_h_from_the_header(tmp_path, known, caps
         read_box(tmp_path / "out" / "snap_010.h5")
     assert main(["info", str(tmp_path / "out" / "snap_010.h5")]) == 0
     assert "none (a DM-only box)" in capsys.readouterr().out
+    assert main(["power", str(tmp_path / "out" / "snap_010.h5"), "--field", "dm", "--json"]) == 0
 
 
 def test_gadget_snapshot_multi_file_float64_with_length_unit(tmp_path, known, capsys):
