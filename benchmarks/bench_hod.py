@@ -8,18 +8,14 @@ central-satellite model, satellites on member particles).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from hod_helpers import halo_catalogue  # noqa: E402
-
-from galaxygen.models.hod.fit import fit_occupation  # noqa: E402
-from galaxygen.models.hod.occupation import make_model  # noqa: E402
-from galaxygen.models.hod.populate import populate  # noqa: E402
+from galaxygen.models.hod.fit import fit_occupation
+from galaxygen.models.hod.occupation import make_model
+from galaxygen.models.hod.populate import populate
+from galaxygen.synthetic.halos import halo_catalogue
 
 TRUE = {
     "seed3": {"log10_m_min": 12.0, "log10_m1": 12.8, "alpha": 0.9},

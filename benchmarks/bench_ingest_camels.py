@@ -1,4 +1,4 @@
-"""Ingest speed and memory on a fake CAMELS simulation (the files of tests/ingest_helpers.py, bigger).
+"""Ingest speed and memory on a fake CAMELS simulation (galaxygen.synthetic.camels, bigger).
 
 Prints: time to write the fake files, time of `ingest_camels` for one box (read in chunks + NGP paint
 + catalogues + write), the peak resident memory of the ingest process next to the snapshot size,
@@ -14,14 +14,14 @@ import argparse
 import multiprocessing as mp
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from galaxygen.synthetic.camels import fake_simulation, write_groups, write_params_file, write_snapshot
+
 os.environ.setdefault("GALAXYGEN_NO_PROGRESS", "1")
 
 
@@ -51,13 +51,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=128, help="particles per side (default 128)")
     ap.add_argument("--velocities", action="store_true")
     args = ap.parse_args()
-    from ingest_helpers import make_sim, write_groups, write_params_file, write_snapshot
-
     n = args.n
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "camels"
         t = time.perf_counter()
-        _, _, twin, subs, hgroups, truth = make_sim(0, n_part=8, grid=n)
+        _, _, twin, subs, hgroups, truth = fake_simulation(0, n_part=8, grid=n)
         rng = np.random.default_rng(0)
         pos = rng.uniform(0, 25000.0, size=(n**3, 3)).astype(np.float32)
         vel = rng.normal(0, 300, size=(n**3, 3)).astype(np.float32)

@@ -57,11 +57,11 @@ def network_throughput(name: str, width: int, depth: int, crop: int, pad: int, b
     """Train steps of one network on random crops in a fresh process: voxels/s and peak memory."""
     code = f"""
 import json, resource, time, torch
-from galaxygen.models.two_phase.networks import ModelConfig, build_model
+from galaxygen.models.two_phase.networks import ModelConfig, build_network
 from galaxygen.models.two_phase.losses import weighted_ce
 dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 torch.manual_seed(0)
-m = build_model(ModelConfig(name={name!r}, width={width}, depth={depth}), 1, 1).to(dev)
+m = build_network(ModelConfig(name={name!r}, width={width}, depth={depth}), 1, 1).to(dev)
 opt = torch.optim.AdamW(m.parameters(), 1e-3)
 s = {crop} + 2 * {pad}
 x = torch.randn({batch}, 1, s, s, s, device=dev); y = (torch.rand({batch}, 1, s, s, s, device=dev) < 0.05)

@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_train import simulate, surrogate_limit  # beside this script: the same boxes as the two-phase benchmark
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import log, simulate, surrogate_limit  # noqa: E402  (the same boxes as the two-phase benchmark)
 
 
 def spectra(preds: list[np.ndarray], truth: np.ndarray, box_size: float) -> dict:

@@ -1,4 +1,4 @@
-"""Shared fixtures: small box files built in memory or on disk (16^3-32^3 grids)."""
+"""Shared fixtures: small box files built in memory or on disk (16^3-32^3 grids), one torch thread."""
 
 from __future__ import annotations
 
@@ -59,3 +59,16 @@ def box_dir(tmp_path):
     for i in range(4):
         write_box(d / f"CV_{i}.h5", small_box(name=f"CV_{i}", seed=i))
     return d
+
+
+@pytest.fixture
+def single_thread():
+    """One torch thread (restored afterwards): on a shared 2-core machine OpenMP spinning of tiny
+    convolutions costs 10-30x (measured). Modules of small-network tests opt in with
+    ``pytestmark = pytest.mark.usefixtures("single_thread")``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from galaxygen.box import Box, prediction_box, write_box
+from galaxygen.box import Box, write_box
+from galaxygen.prediction import prediction_box
 
 
 def clustered_truth(make_box, name: str, seed: int, grid: int = 32, suite: str = "A") -> Box:

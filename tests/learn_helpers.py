@@ -3,19 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """One torch thread in the learn tests: on a shared 2-core machine OpenMP spinning of tiny
-    convolutions costs 10-30x (measured); restored afterwards."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def learnable_box(name: str = "CV_0", grid: int = 16, seed: int = 0, box_size: float = 25.0,

@@ -19,9 +19,9 @@ ROOT = Path(galaxygen.__file__).parent
 LAYERS = [
     ["__init__", "errors", "constants", "progress"],
     ["io", "config", "device", "interrupts"],
-    ["outputs", "mesh", "box", "runner"],
-    ["cosmology", "stats"],
-    ["halos"],
+    ["outputs", "mesh", "box"],
+    ["cosmology", "stats", "runner", "prediction"],
+    ["halos", "synthetic"],
     ["sources"],
     ["training"],
     ["models"],
@@ -41,6 +41,12 @@ def _unit(module: str) -> str:
     return parts[1] if len(parts) > 1 else "__init__"
 
 
+def _is_module(dotted: str) -> bool:
+    """Whether a dotted name below galaxygen names one of its modules or packages."""
+    rel = Path(*dotted.split(".")[1:])
+    return (ROOT / rel).with_suffix(".py").exists() or (ROOT / rel / "__init__.py").exists()
+
+
 def _imports(path: Path) -> set[str]:
     """galaxygen modules `path` imports: import statements, from-imports and dotted strings."""
     out = set()
@@ -54,7 +60,8 @@ def _imports(path: Path) -> set[str]:
                         else "galaxygen" for a in node.names}
             else:
                 out.add(node.module)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and DOTTED.match(node.value):
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and DOTTED.match(node.value) \
+                and _is_module(node.value):  # not a format name such as "galaxygen.hod"
             out.add(node.value)
     return out
 
@@ -105,3 +112,16 @@ def test_the_reader_sees_string_imports(tmp_path):
     probe.write_text("import importlib\nimportlib.import_module('galaxygen.models.vdm.task')\n"
                      "from galaxygen.box import read_box\n")
     assert _imports(probe) == {"galaxygen.models.vdm.task", "galaxygen.box"}
+
+
+def test_the_documented_layers_are_these():
+    """docs/architecture.md draws LAYERS: one diagram row per layer, top down, its units in order."""
+    doc = (Path(__file__).resolve().parents[1] / "docs/architecture.md").read_text()
+    diagram = doc.split("```")[1]
+    rows = []
+    for line in diagram.splitlines():
+        layer, *cells = re.split(r"\s{2,}", line.strip())
+        if layer.isdigit():
+            units = [c for c in cells if re.fullmatch(r"[a-z_]+(/|\.py)", c)]
+            rows.append((int(layer), [u.removesuffix("/").removesuffix(".py") for u in units]))
+    assert rows == [(i, units) for i, units in reversed(list(enumerate(LAYERS)))]

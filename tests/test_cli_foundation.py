@@ -63,3 +63,23 @@ def test_bad_box_is_one_line_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "galaxygen", "info", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "not a readable HDF5 file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_parsers_import_no_science():
+    """Building the parsers (what `galaxygen --help` does) imports neither torch, numba, scipy nor h5py:
+    each command's work module is imported only when it runs (timed in benchmarks/bench_cli.py)."""
+    code = ("import sys; from galaxygen.cli import build_parser; build_parser(); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'numba', 'scipy', 'h5py', 'numpy'}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_parser_choices_name_the_library_registries():
+    """The parsers list model names without importing the models; they must be the registries' names."""
+    from galaxygen.cli.parsers.hod import HOD_MODELS
+    from galaxygen.cli.parsers.simulate import GALAXY_MODELS
+    from galaxygen.models.hod.occupation import MODELS
+    from galaxygen.sources.universe.surrogate import VARIANTS
+
+    assert HOD_MODELS == tuple(sorted(MODELS))
+    assert GALAXY_MODELS == tuple(sorted(VARIANTS))

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from evaluate_helpers import as_prediction, clustered_truth, write_set
-from hod_helpers import halo_masses, hod_box
+from hod_helpers import hod_box
 from galaxygen.box import read_box, write_box
 from galaxygen.cli import main
 from galaxygen.models.hod.fit import fit_occupation
 from galaxygen.models.hod.occupation import make_model
+from galaxygen.synthetic.halos import halo_masses
 
 
 @pytest.fixture
@@ -107,7 +108,7 @@ def test_empty_prediction_and_empty_baseline_are_said(make_box, tmp_path, capsys
 
 
 def test_empty_prediction_box_is_flagged_when_written(make_box, warnings_log):
-    from galaxygen.box import prediction_box
+    from galaxygen.prediction import prediction_box
 
     box = make_box(name="CV_3", grid=16)
     pred = prediction_box(box, np.zeros_like(box.galaxies), model="two-phase:t", trained_on="A", seed=0,

@@ -10,19 +10,12 @@ import torch
 
 from galaxygen.models.vdm.sampler import ancestral_sample, sample_box, sample_seed
 from galaxygen.models.vdm.schedule import LinearSchedule, MonotoneNetSchedule, alpha_sigma
-from galaxygen.models.vdm.unet import UNet
+from galaxygen.models.vdm.unet import DiffusionUNet
 from galaxygen.models.vdm.vdm import VDM, VDMConfig
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 LN2 = math.log(2.0)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one torch thread is faster and does not spin on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _grid_is_monotone(schedule, n: int = 401) -> bool:
@@ -140,7 +133,7 @@ def test_gaussian_baseline_untrained_model_samples_the_data_gaussian():
 @pytest.mark.parametrize("dim", [2, 3])
 def test_unet_periodic_shift_equivariance(dim):
     torch.manual_seed(0)
-    net = UNet(1, 1, dim=dim, cond_channels=1, width=8, mults=(1, 2), groups=4, n_params=1)
+    net = DiffusionUNet(1, 1, dim=dim, cond_channels=1, width=8, mults=(1, 2), groups=4, n_params=1)
     for p in net.parameters():  # leave the zero initialisation so the output is not trivially 0
         torch.nn.init.normal_(p, std=0.1)
     n = 8

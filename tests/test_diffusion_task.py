@@ -12,14 +12,7 @@ from galaxygen.box import read_box
 from galaxygen.models.vdm.transform import CountTransform, ParamTransform, auto_param_names, fit_count_transform
 from galaxygen.errors import ConfigError
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one torch thread is faster and does not spin on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_count_transform_round_trip_and_unit_map():

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from evaluate_helpers import as_prediction, clustered_truth, write_set
-from galaxygen.box import made_from, prediction_box, read_box, write_box
+from galaxygen.box import read_box, write_box
+from galaxygen.prediction import made_from, prediction_box
 from galaxygen.cli import main
 from galaxygen.errors import GalaxygenError
 from galaxygen.evaluate import compute

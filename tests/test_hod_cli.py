@@ -40,7 +40,7 @@ def test_fit_writes_hod_json_with_parameters_and_errors(boxes, capsys):
     train = [read_box(boxes / "train" / f"CV_{i}.h5") for i in range(2)]
     n_gal = sum(len(b.galaxy_catalog["pos"]) for b in train)
     vol = sum(b.box_size ** 3 for b in train)
-    assert fit["format"] == "galaxygen.models.hod" and fit["model"] == "seed3" and fit["method"] == "likelihood"
+    assert fit["format"] == "galaxygen.hod" and fit["model"] == "seed3" and fit["method"] == "likelihood"
     assert fit["number_density"] == pytest.approx(n_gal / vol, rel=1e-12)
     assert fit["expected_number_density"] == pytest.approx(fit["number_density"], rel=5e-3)
     assert fit["trained_on"] == "truth" and [b["name"] for b in fit["boxes"]] == ["CV_0", "CV_1"]

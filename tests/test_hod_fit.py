@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hod_helpers import halo_catalogue, halo_masses, hod_box
+from hod_helpers import hod_box
 
 from galaxygen.errors import BoxFormatError, GalaxygenError
 from galaxygen.models.hod.fit import fit_occupation
-from galaxygen.models.hod.matching import box_occupation, match_nearest
+from galaxygen.halos.matching import match_hosts
+from galaxygen.models.hod.matching import box_occupation
 from galaxygen.models.hod.occupation import make_model
+from galaxygen.synthetic.halos import halo_catalogue, halo_masses
 
 TRUTH = {
     "seed3": {"log10_m_min": 12.0, "log10_m1": 12.8, "alpha": 0.9},
@@ -92,7 +94,7 @@ def test_nearest_halo_matching_is_periodic_and_respects_radius():
                      [8.8, 5.0, 5.0],    # halo 1
                      [5.1, 5.0, 5.0],    # 0.1 from halo 2 but outside its radius
                      [9.45, 5.0, 5.0]])  # 0.75 from halo 0, 0.45 from halo 1
-    np.testing.assert_array_equal(match_nearest(gpos, hpos, rad, L), [0, 1, -1, 1])
+    np.testing.assert_array_equal(match_hosts(gpos, hpos, rad, L), [0, 1, -1, 1])
 
 
 def test_box_occupation_host_column_and_nearest_agree():

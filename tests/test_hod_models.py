@@ -126,7 +126,7 @@ def test_nfw_radii_follow_the_enclosed_mass():
 
 
 def test_placement_centrals_at_centre_satellites_on_members_or_nfw():
-    from hod_helpers import halo_catalogue
+    from galaxygen.synthetic.halos import halo_catalogue
 
     rng = np.random.default_rng(2)
     L = 50.0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hod_helpers import halo_catalogue
 
 from galaxygen.models.hod.fit_pk import model_power, ngp_voxel, pk_data, reduced_grid
 from galaxygen.models.hod.occupation import make_model
+from galaxygen.synthetic.halos import halo_catalogue
 
 
 @pytest.mark.parametrize("name,params", [

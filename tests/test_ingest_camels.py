@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from ingest_helpers import PARAM_HEADER, write_camels_tree  # noqa: E402
-
-from galaxygen.box import read_box  # noqa: E402
-from galaxygen.sources.camels.camels import CamelsIngestConfig, ingest_camels  # noqa: E402
+from galaxygen.box import read_box
+from galaxygen.sources.camels.camels import CamelsIngestConfig, ingest_camels
+from galaxygen.synthetic.camels import PARAM_HEADER, write_camels_tree
 
 GRID = 16
 

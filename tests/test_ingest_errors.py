@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from ingest_helpers import write_camels_tree  # noqa: E402
-
-from galaxygen.cli import main  # noqa: E402
-from galaxygen.errors import GalaxygenError  # noqa: E402
-from galaxygen.sources.camels.camels import CamelsIngestConfig, ingest_camels  # noqa: E402
+from galaxygen.cli import main
+from galaxygen.errors import GalaxygenError
+from galaxygen.sources.camels.camels import CamelsIngestConfig, ingest_camels
+from galaxygen.synthetic.camels import write_camels_tree
 
 L = "L25n256"
 

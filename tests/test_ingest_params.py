@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from ingest_helpers import PARAM_HEADER, sim_params, write_params_file  # noqa: E402
-
-from galaxygen.errors import GalaxygenError  # noqa: E402
-from galaxygen.sources.camels.params import (CAMELS_COLUMNS, CMD_COLUMNS, find_params_file, params_for,  # noqa: E402
+from galaxygen.errors import GalaxygenError
+from galaxygen.sources.camels.params import (CAMELS_COLUMNS, CMD_COLUMNS, find_params_file, params_for,
                                      parse_params)
+from galaxygen.synthetic.camels import PARAM_HEADER, sim_params, write_params_file
 
 
 def test_header_order_does_not_matter(tmp_path):
@@ -100,7 +95,7 @@ def test_per_simulation_file_formats(tmp_path):
 
 
 def test_suite_file_of_the_older_layout(tmp_path):
-    from ingest_helpers import write_suite_params_file
+    from galaxygen.synthetic.camels import write_suite_params_file
 
     path = write_suite_params_file(tmp_path / "Sims" / "SIMBA" / "CosmoAstroSeed_params.txt",
                                    [("LH_0", 5), ("CV_0", 0), ("1P_3", 3)])

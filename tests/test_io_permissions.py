@@ -8,6 +8,7 @@ import pytest
 
 from galaxygen.box import write_box
 from galaxygen.io import write_json
+from galaxygen.outputs import staged_folder
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o002, 0o077], ids=oct)
@@ -21,3 +22,16 @@ def test_atomic_files_respect_the_umask(tmp_path, make_box, mask):
     for path in (json_path, box_path):
         assert os.stat(path).st_mode & 0o777 == 0o666 & ~mask, path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.h5"]  # no temporary file left
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077], ids=oct)
+def test_staged_output_folders_respect_the_umask(tmp_path, mask):
+    """A folder written whole (predict, evaluate, hod populate) is 0777 less the umask, like mkdir's."""
+    old = os.umask(mask)
+    try:
+        with staged_folder(tmp_path / "out", "predict", overwrite=False) as tmp:
+            write_json(tmp / "x.json", {"x": 1})
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "out").st_mode & 0o777 == 0o777 & ~mask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

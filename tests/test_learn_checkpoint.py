@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from learn_helpers import single_thread, tiny_config, write_learnable_boxes  # noqa: F401
+from learn_helpers import tiny_config, write_learnable_boxes
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 class _Payload:

@@ -8,9 +8,11 @@ import torch
 
 from galaxygen.box import write_box
 from galaxygen.errors import ConfigError
-from galaxygen.training.data import (SYMMETRIES, CropDataset, DataConfig, StreamSampler, apply_symmetry, fit_transform,
-                                  load_region, split_boxes)
-from learn_helpers import learnable_box, single_thread, write_learnable_boxes  # noqa: F401
+from galaxygen.training.crops import SYMMETRIES, CropDataset, StreamSampler, apply_symmetry
+from galaxygen.training.data import DataConfig, fit_transform, load_region, split_boxes
+from learn_helpers import learnable_box, write_learnable_boxes
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _grad(phi: torch.Tensor) -> torch.Tensor:

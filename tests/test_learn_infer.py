@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from galaxygen.training.tiling import periodic_window, predict_tiled, tile_starts
-from galaxygen.models.two_phase.networks import ModelConfig, build_model, halo_for
-from learn_helpers import single_thread  # noqa: F401
+from galaxygen.models.two_phase.networks import ModelConfig, build_network, halo_for
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_periodic_window_wraps():
@@ -21,7 +22,7 @@ def test_periodic_window_wraps():
 @pytest.mark.parametrize("name,tiles,grid", [("unet", (8, 16), 40), ("inception", (3, 5, 16), 16)])
 def test_stitched_equals_single_pass(name, tiles, grid):
     torch.manual_seed(0)
-    model = build_model(ModelConfig(name=name, width=4, depth=1), 2, 1).eval()
+    model = build_network(ModelConfig(name=name, width=4, depth=1), 2, 1).eval()
     for m in model.modules():  # non-trivial BatchNorm statistics (eval mode: a local affine map)
         if isinstance(m, torch.nn.BatchNorm3d):
             m.running_mean.uniform_(-0.5, 0.5)

@@ -5,25 +5,26 @@ from __future__ import annotations
 import pytest
 import torch
 
-from galaxygen.models.two_phase.networks import MODELS, ModelConfig, build_model
-from learn_helpers import single_thread  # noqa: F401
+from galaxygen.models.two_phase.networks import NETWORKS, ModelConfig, build_network
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 TINY = {"inception": dict(width=4, depth=1), "unet": dict(width=4, depth=1), "r2unet": dict(width=4, depth=1, t=2)}
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(NETWORKS))
 def test_shapes_and_registry(name):
     torch.manual_seed(0)
-    model = build_model(ModelConfig(name=name, **TINY[name]), 2, 3).eval()
+    model = build_network(ModelConfig(name=name, **TINY[name]), 2, 3).eval()
     out = model(torch.randn(2, 2, 8, 8, 8))
     assert out.shape == (2, 3, 8, 8, 8)
     assert model.receptive_radius > 0 and 8 % model.align == 0
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(NETWORKS))
 def test_periodic_shift_equivariance(name):
     torch.manual_seed(1)
-    model = build_model(ModelConfig(name=name, **TINY[name]), 1, 1).eval()
+    model = build_network(ModelConfig(name=name, **TINY[name]), 1, 1).eval()
     x = torch.randn(1, 1, 12, 12, 12)
     shift = (model.align * 3, -model.align, model.align * 5)
     with torch.no_grad():
@@ -36,8 +37,8 @@ def test_periodic_shift_equivariance(name):
 
 def test_r2unet_recurrence_count_used_by_every_block():
     torch.manual_seed(2)
-    m1 = build_model(ModelConfig(name="r2unet", width=4, depth=1, t=1), 1, 1).eval()
-    m3 = build_model(ModelConfig(name="r2unet", width=4, depth=1, t=3), 1, 1).eval()
+    m1 = build_network(ModelConfig(name="r2unet", width=4, depth=1, t=1), 1, 1).eval()
+    m3 = build_network(ModelConfig(name="r2unet", width=4, depth=1, t=3), 1, 1).eval()
     m3.load_state_dict(m1.state_dict())  # t adds no weights: the same convolutions are re-applied
     x = torch.randn(1, 1, 4, 4, 4)
     with torch.no_grad():
@@ -52,11 +53,11 @@ def test_r2unet_recurrence_count_used_by_every_block():
     assert len(calls) == len(rec) * (3 + 1)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(NETWORKS))
 def test_no_activation_after_logit_layer(name):
     """The output is the last 1³ convolution's output itself (a ReLU after it would freeze training)."""
     torch.manual_seed(3)
-    model = build_model(ModelConfig(name=name, **TINY[name]), 1, 1).eval()
+    model = build_network(ModelConfig(name=name, **TINY[name]), 1, 1).eval()
     seen = []
     model.head.register_forward_hook(lambda mod, inp, out: seen.append(out))
     with torch.no_grad():

@@ -11,9 +11,10 @@ import torch
 from torch import nn
 
 from galaxygen.training.tiling import predict_tiled
-from galaxygen.models.two_phase.networks import ModelConfig, build_model, halo_for
+from galaxygen.models.two_phase.networks import ModelConfig, build_network, halo_for
 from galaxygen.training.receptive import chain_radius, exact_halo
-from learn_helpers import single_thread  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / "galaxygen" / "configs"
 
@@ -43,13 +44,13 @@ def measured_radius(f, n: int, channels: int, align: int, dim: int = 3) -> int:
 def test_receptive_radius_is_exact(name, kw, n):
     torch.manual_seed(0)
     # leaky ReLU: no dead units that could hide a path (the radius does not depend on the activation)
-    model = build_model(ModelConfig(name=name, activation="leaky_relu", **kw), 2, 1).eval()
+    model = build_network(ModelConfig(name=name, activation="leaky_relu", **kw), 2, 1).eval()
     assert measured_radius(model, n, 2, model.align) == model.receptive_radius
 
 
 def test_small_regressor_radius_and_halo():
     # two-phase-small's regressor: R2U-Net width 4, depth 1, t 2
-    model = build_model(ModelConfig(name="r2unet", width=4, depth=1, t=2), 2, 1)
+    model = build_network(ModelConfig(name="r2unet", width=4, depth=1, t=2), 2, 1)
     assert model.receptive_radius == 25 and halo_for(model) == 26
     assert chain_radius([("conv", 6), ("pool", 2), ("conv", 6), ("up", 2), ("conv", 6)]) == 25
     assert exact_halo(25, 2) == 26 and exact_halo(24, 8) == 24 and exact_halo(3) == 3
@@ -57,10 +58,10 @@ def test_small_regressor_radius_and_halo():
 
 @pytest.mark.parametrize("dim,mults,blocks,n", [(3, (1, 2), 1, 64), (2, (1, 2, 2), 1, 144)])
 def test_diffusion_unet_radius_is_exact(dim, mults, blocks, n):
-    from galaxygen.models.vdm.unet import UNet
+    from galaxygen.models.vdm.unet import DiffusionUNet
 
     torch.manual_seed(1)
-    net = UNet(1, 1, dim=dim, cond_channels=1, width=4, mults=mults, blocks=blocks, groups=2).eval()
+    net = DiffusionUNet(1, 1, dim=dim, cond_channels=1, width=4, mults=mults, blocks=blocks, groups=2).eval()
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.Conv3d)):  # the zero-initialised output convs would hide every path
             nn.init.normal_(m.weight, std=0.3)
@@ -87,7 +88,7 @@ def test_default_halo_tiles_equal_the_whole_box(name, tiles, grid):
     from galaxygen.models.two_phase.phases import InferConfig, infer_box
 
     torch.manual_seed(0)
-    model = build_model(ModelConfig(name=name, width=4, depth=1), 2, 1).eval()
+    model = build_network(ModelConfig(name=name, width=4, depth=1), 2, 1).eval()
     for m in model.modules():
         if isinstance(m, nn.BatchNorm3d):  # non-trivial statistics (eval mode: a local affine map)
             m.running_mean.uniform_(-0.5, 0.5)
@@ -117,7 +118,7 @@ def test_default_halo_tiles_equal_the_whole_box(name, tiles, grid):
 
 def test_window_as_large_as_the_box_runs_one_whole_box_pass():
     torch.manual_seed(0)
-    model = build_model(ModelConfig(name="unet", width=4, depth=1), 2, 1).eval()
+    model = build_network(ModelConfig(name="unet", width=4, depth=1), 2, 1).eval()
     vol = torch.randn(2, 16, 16, 16)
     fn, calls = _counting(model)
     out = predict_tiled(fn, vol, tile=8, halo=halo_for(model), align=model.align)  # 8 + 2 x 10 >= 16
@@ -136,7 +137,7 @@ def test_shipped_configs_tile_exactly_by_default():
     for path in sorted(CONFIGS.glob("two-phase-*.yaml")):
         cfg = from_dict(TwoPhaseConfig, yaml.safe_load(path.read_text()))
         for phase in cfg.phases:
-            model = build_model(getattr(cfg, phase).model, 1, 1)
+            model = build_network(getattr(cfg, phase).model, 1, 1)
             assert halo_for(model, cfg.infer.halo) >= model.receptive_radius, (path.name, phase)
     for path in sorted(CONFIGS.glob("vdm-*.yaml")):
         cfg = from_dict(VDMTaskConfig, yaml.safe_load(path.read_text()))
@@ -146,7 +147,7 @@ def test_shipped_configs_tile_exactly_by_default():
 
 
 def test_total_counts_break_equal_remainders_by_voxel_index():
-    from galaxygen.models.two_phase.phases import combine, largest_remainder
+    from galaxygen.models.two_phase.phases import galaxy_counts, largest_remainder
 
     rate = np.zeros((4, 4, 4))
     tied = [(3, 3, 3), (0, 2, 1), (2, 0, 0), (0, 0, 3), (1, 1, 1), (3, 0, 2)]  # six remainders of 0.5
@@ -164,7 +165,7 @@ def test_total_counts_break_equal_remainders_by_voxel_index():
     assert np.array_equal(largest_remainder(np.asfortranarray(rate)), out)
     assert np.array_equal(largest_remainder(rate.astype(np.float32)), out)
     assert np.array_equal(largest_remainder(rate.transpose(2, 1, 0).copy().transpose(2, 1, 0)), out)
-    assert np.array_equal(combine(None, rate, None, counts="total"), out)
+    assert np.array_equal(galaxy_counts(None, rate, None, counts="total"), out)
 
 
 def test_predict_refuses_a_negative_halo(tmp_path, capsys):

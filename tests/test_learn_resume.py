@@ -5,9 +5,13 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
+
 from galaxygen.box import write_box
 from galaxygen.cli import main
-from learn_helpers import learnable_box, single_thread, tiny_config, write_learnable_boxes  # noqa: F401
+from learn_helpers import learnable_box, tiny_config, write_learnable_boxes
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _start_and_kill(tmp_path, monkeypatch):

@@ -9,9 +9,11 @@ import logging
 import numpy as np
 import pytest
 
-from learn_helpers import learnable_box, single_thread, tiny_config, write_learnable_boxes  # noqa: F401
+from learn_helpers import learnable_box, tiny_config, write_learnable_boxes
 from galaxygen.box import array_hash, read_box, write_box
 from galaxygen.cli import main
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,15 @@ import socket
 import pytest
 import torch
 
-from learn_helpers import ddp_worker, single_thread, tiny_config, write_learnable_boxes  # noqa: F401
+from learn_helpers import ddp_worker, tiny_config, write_learnable_boxes
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _classifier_trainer(config, boxes, work_dir, resume):
     from galaxygen.config import from_dict
     from galaxygen.training.data import fit_transform, load_region, split_boxes
-    from galaxygen.models.two_phase.networks import build_model
+    from galaxygen.models.two_phase.networks import build_network
     from galaxygen.training.trainer import Trainer
     from galaxygen.models.two_phase.phases import ClassifierTask, TwoPhaseConfig
     from galaxygen.box import list_boxes
@@ -25,7 +27,7 @@ def _classifier_trainer(config, boxes, work_dir, resume):
     train_b = [load_region(r, tr, cfg.data) for r in split.train]
     val_b = [load_region(r, tr, cfg.data) for r in split.validation]
     torch.manual_seed(0)
-    model = build_model(cfg.classifier.model, tr.channels, 1)
+    model = build_network(cfg.classifier.model, tr.channels, 1)
     task = ClassifierTask(model, train_b, val_b, cfg, torch.device("cpu"))
     return Trainer(task, cfg.classifier.train, work_dir, resume=resume, config=config, name="classifier")
 
@@ -87,3 +89,23 @@ def test_ddp_two_processes_match_one(tmp_path):
     # the weights moved: the comparison is not between two untrained models
     init = _classifier_trainer(config, boxes, tmp_path / "init", resume=False).model.state_dict()
     assert any(not torch.allclose(init[k], a["model"][k]) for k in a["model"])
+
+
+def test_losses_are_reduced_every_log_every_steps_only(tmp_path, monkeypatch):
+    """Each step's loss stays on the device; one reduction (sync + all-reduce) per log row."""
+    from galaxygen.training import distributed as D
+
+    boxes = write_learnable_boxes(tmp_path / "boxes", n=3)
+    config = tiny_config(steps=7, batch=2)
+    config["classifier"]["train"].update(log_every=3, eval_every=7, checkpoint_every=7)
+    trainer = _classifier_trainer(config, boxes, tmp_path / "run", resume=False)
+    calls = []
+    real = D.all_reduce_mean
+    monkeypatch.setattr(D, "all_reduce_mean", lambda values: calls.append(tuple(values.shape)) or real(values))
+    trainer.fit()
+    assert calls == [(3, 3), (3, 3), (1, 3)]  # steps 1-3, 4-6 and the last: (steps, loss + 2 metrics)
+    assert [h["step"] for h in trainer.history] == list(range(1, 8))
+    rows = list(csv.DictReader(open(tmp_path / "run" / "train_log.csv")))
+    assert [int(r["step"]) for r in rows] == [3, 6, 7]
+    mean = sum(h["loss"] for h in trainer.history[3:6]) / 3
+    assert float(rows[1]["loss"]) == pytest.approx(mean, rel=1e-12)

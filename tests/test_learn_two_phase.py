@@ -12,8 +12,10 @@ import torch
 from galaxygen.box import read_box
 from galaxygen.models.two_phase.losses import focal, poisson, weighted_ce, weighted_mse
 from galaxygen.errors import ConfigError
-from galaxygen.models.two_phase.phases import combine, threshold_for_recall, voxel_scores
-from learn_helpers import single_thread, tiny_config, write_learnable_boxes  # noqa: F401
+from galaxygen.models.two_phase.phases import galaxy_counts, threshold_for_recall, voxel_scores
+from learn_helpers import tiny_config, write_learnable_boxes
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_threshold_search_hand_made_case():
@@ -49,17 +51,17 @@ def test_losses_known_values():
     assert torch.allclose(lr.grad, torch.zeros(3), atol=1e-7)
 
 
-def test_combine_mask_times_counts():
+def test_galaxy_counts_mask_times_counts():
     prob = np.array([0.9, 0.9, 0.1, 0.6])
     rate = np.array([2.4, 0.2, 5.0, 1.6])
-    np.testing.assert_array_equal(combine(prob, rate, 0.5), [2, 0, 0, 2])
-    np.testing.assert_array_equal(combine(prob, None, 0.5), [1, 1, 0, 1])
-    np.testing.assert_array_equal(combine(None, rate, None), [2, 0, 5, 2])
-    a = combine(prob, rate, 0.5, counts="poisson", rng=np.random.default_rng(1))
-    b = combine(prob, rate, 0.5, counts="poisson", rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(galaxy_counts(prob, rate, 0.5), [2, 0, 0, 2])
+    np.testing.assert_array_equal(galaxy_counts(prob, None, 0.5), [1, 1, 0, 1])
+    np.testing.assert_array_equal(galaxy_counts(None, rate, None), [2, 0, 5, 2])
+    a = galaxy_counts(prob, rate, 0.5, counts="poisson", rng=np.random.default_rng(1))
+    b = galaxy_counts(prob, rate, 0.5, counts="poisson", rng=np.random.default_rng(1))
     np.testing.assert_array_equal(a, b)
     assert a[2] == 0
-    big = combine(None, np.full(20000, 3.0), None, counts="poisson", rng=np.random.default_rng(2))
+    big = galaxy_counts(None, np.full(20000, 3.0), None, counts="poisson", rng=np.random.default_rng(2))
     assert big.mean() == pytest.approx(3.0, abs=0.05) and big.var() == pytest.approx(3.0, rel=0.05)
 
 
@@ -68,18 +70,18 @@ def test_total_counts_keep_the_expected_total_in_the_likeliest_voxels():
     rate = np.array([0.32, 0.45, 1.2, 0.35, 0.9, 0.2])
     # kept: 0.32 + 0.45 + 1.2 + 0.35 + 0.2 = 2.52 (the 0.9 voxel is masked) -> 3 galaxies: floor
     # gives 1 (the 1.2 voxel), the largest remaining fractions (0.45, 0.35) the others; 'round' gives 1
-    np.testing.assert_array_equal(combine(prob, rate, 0.5, counts="total"), [0, 1, 1, 1, 0, 0])
-    np.testing.assert_array_equal(combine(prob, rate, 0.5, counts="round"), [0, 0, 1, 0, 0, 0])
+    np.testing.assert_array_equal(galaxy_counts(prob, rate, 0.5, counts="total"), [0, 1, 1, 1, 0, 0])
+    np.testing.assert_array_equal(galaxy_counts(prob, rate, 0.5, counts="round"), [0, 0, 1, 0, 0, 0])
     rng = np.random.default_rng(3)
     r = rng.gamma(0.3, 1.0, size=(16, 16, 16))
-    c = combine(None, r, None, counts="total")
+    c = galaxy_counts(None, r, None, counts="total")
     assert c.sum() == round(r.sum())
     assert np.all((c == np.floor(r)) | (c == np.floor(r) + 1))
     # the extra galaxies go to the largest fractional parts
     frac, got = r - np.floor(r), c > np.floor(r)
     assert frac[got].min() >= frac[~got].max()
     with pytest.raises(ConfigError, match="counts"):
-        combine(None, r, None, counts="floor")
+        galaxy_counts(None, r, None, counts="floor")
 
 
 def test_tiny_model_learns_tiny_box_and_predicts(tmp_path):

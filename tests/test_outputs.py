@@ -10,7 +10,9 @@ from evaluate_helpers import as_prediction, clustered_truth, write_set
 from galaxygen.cli import main
 from galaxygen.errors import GalaxygenError
 from galaxygen.outputs import RECORD, check_file, claim_folder, record, staged_folder, written_by
-from learn_helpers import single_thread, tiny_config, write_learnable_boxes  # noqa: F401
+from learn_helpers import tiny_config, write_learnable_boxes
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _project(folder):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from galaxygen.errors import ConfigError
+from galaxygen.halos.matching import match_hosts
 from galaxygen.sources.universe.surrogate import (VARIANTS, best_precision_at_recall, conditional_scores, get_variant,
-                                         mass_unit_for, match_hosts, occupation, occupied_probability,
-                                         populate)
+                                         mass_unit_for, occupation, occupied_probability, populate)
 
 BOX = 50.0
 MASS_UNIT = mass_unit_for(25.0, 128)  # 20 particles of a 128^3 box of 25 Mpc/h
@@ -166,13 +166,16 @@ def test_match_hosts_is_periodic_and_respects_the_radius():
     halo_pos = np.array([[0.2, 10.0, 10.0], [25.0, 25.0, 25.0]])
     hosts = np.array([[49.9, 10.0, 10.0], [25.5, 25.0, 25.0], [40.0, 40.0, 40.0]])
     radius = np.array([0.5, 0.4, 1.0])
-    assert match_hosts(hosts, radius, halo_pos, BOX).tolist() == [0, -1, -1]
-    assert match_hosts(hosts, radius * 2, halo_pos, BOX).tolist() == [0, 1, -1]
+    def overlap(hosts, radius, halo_pos, box, halo_radius=None):  # the rule suite.py matches PM hosts with
+        return match_hosts(hosts, halo_pos, halo_radius, box, rule="overlap", radius=radius)
+
+    assert overlap(hosts, radius, halo_pos, BOX).tolist() == [0, -1, -1]
+    assert overlap(hosts, radius * 2, halo_pos, BOX).tolist() == [0, 1, -1]
     # overlapping spheres: the halos' own radii count too; the nearest overlapping one wins
-    assert match_hosts(hosts, radius, halo_pos, BOX, halo_radius=np.array([0.1, 0.2])).tolist() == [0, 1, -1]
+    assert overlap(hosts, radius, halo_pos, BOX, halo_radius=np.array([0.1, 0.2])).tolist() == [0, 1, -1]
     two = np.array([[10.0, 10.0, 10.0], [10.6, 10.0, 10.0]])
-    assert match_hosts(np.array([[10.4, 10, 10]]), np.array([0.1]), two, BOX,
-                       halo_radius=np.array([1.0, 0.3])).tolist() == [1]
+    assert overlap(np.array([[10.4, 10, 10]]), np.array([0.1]), two, BOX,
+                   halo_radius=np.array([1.0, 0.3])).tolist() == [1]
 
 
 def test_mass_unit_scales_with_resolution():

@@ -12,7 +12,8 @@ import torch
 from galaxygen.errors import ConfigError
 from galaxygen.mesh import integer_frequencies, paint
 from galaxygen.stats.power import power_spectrum
-from galaxygen.cosmology.linear import RHO_CRIT, Cosmology, linear_power
+from galaxygen.constants import RHO_CRIT
+from galaxygen.cosmology.linear import Cosmology, linear_power
 from galaxygen.cosmology.growth import growth
 from galaxygen.sources.universe.ics import initial_conditions
 from galaxygen.sources.universe.nbody import make_force, run_cola, run_pm

@@ -1,21 +1,19 @@
 """Box files (format version 1): one HDF5 file per simulated volume.
 
-Layout (DESIGN.md, docs/box-format.md)::
+Layout (docs/box-format.md)::
 
     /                attrs format="galaxygen.box", version=1, box_size [Mpc/h], grid N,
                      redshift, source, suite, name
     /params          attrs omega_m, sigma_8, a_sn1, a_agn1, a_sn2, a_agn2, seed (as known)
     /meta            attrs: free provenance (str / number), optional
     /fields/dm           float32 (N,N,N)    DM particles per voxel
-    /fields/galaxies     float32 (N,N,N)    galaxies per voxel (target or prediction); absent in a
-                                            DM-only box (predicted, never trained on or scored)
+    /fields/galaxies     float32 (N,N,N)    galaxies per voxel (target or prediction; absent: DM-only)
     /fields/dm_velocity  float32 (3,N,N,N)  optional, mean DM velocity per voxel [km/s]
     /catalogs/halos/*    columns of equal length n (pos (n,3) [Mpc/h], mass [Msun/h], ...)
     /catalogs/galaxies/* columns of equal length n (pos (n,3), stellar_mass, is_central, host_halo)
 
-A prediction box (source "prediction") records in /meta what it was made from (``prediction_box``,
-``PREDICTION_META``): hashes of the input box's fields/dm, fields/galaxies and params, the model,
-the seed; evaluation refuses to score it against any other truth box.
+A prediction box (source "prediction") records in /meta what it was made from: the prediction
+contract, ``galaxygen.prediction``.
 
 Catalog columns share their first dimension, except the ragged member lists ``member_offset``
 (n+1,) and ``member_pos`` (m,3) [Mpc/h] (CSR: the members of halo i are
@@ -28,18 +26,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import h5py
+import hdf5plugin  # noqa: F401  (registers Blosc etc. for compressed inputs)
 import numpy as np
 
 from galaxygen.errors import BoxFormatError
 from galaxygen.io import atomic_path
-
-log = logging.getLogger(__name__)
 
 FORMAT = "galaxygen.box"
 VERSION = 1
@@ -161,8 +158,7 @@ def validate(box: Box, where: str) -> None:
 
 def validate_parts(where: str, *, box_size: float, grid: int, source: str, name: str, dm: np.ndarray,
                    galaxies: np.ndarray, dm_velocity: np.ndarray | None, params: Mapping[str, Any],
-                   halos: Mapping[str, np.ndarray] | None,
-                   galaxy_catalog: Mapping[str, np.ndarray] | None) -> None:
+                   halos: Mapping[str, np.ndarray] | None, galaxy_catalog: Mapping[str, np.ndarray] | None) -> None:
     """The checks of `validate` on loose parts (used by the reader before a Box exists)."""
     if not box_size > 0:
         _fail(where, "box_size", f"expected a positive size in Mpc/h, got {box_size}")
@@ -192,11 +188,8 @@ def write_box(path: str | os.PathLike, box: Box, *, overwrite: bool = False,
     """Write `box` to `path` atomically (temporary file, then rename); returns the path.
 
     Fails if `path` exists unless `overwrite`. Grids are chunked and gzip-compressed (level 1)
-    unless `compression` is None. `dm_only`: write no ``fields/galaxies`` (a DM-only box, whose
-    galaxies must then be all zero).
+    unless `compression` is None. `dm_only`: no ``fields/galaxies`` (the box's galaxies must be zero).
     """
-    import h5py
-
     validate(box, where=str(path))
     if dm_only and box.galaxies.any():
         _fail(str(path), "fields/galaxies", "a DM-only box holds no galaxies")
@@ -205,20 +198,11 @@ def write_box(path: str | os.PathLike, box: Box, *, overwrite: bool = False,
         opts = {"compression": compression, "compression_opts": 1, "shuffle": True}
     with atomic_path(path, overwrite=overwrite) as tmp:
         with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["version"] = VERSION
-            f.attrs["box_size"] = float(box.box_size)
-            f.attrs["grid"] = int(box.grid)
-            f.attrs["redshift"] = float(box.redshift)
-            f.attrs["source"] = box.source
-            f.attrs["suite"] = box.suite
-            f.attrs["name"] = box.name
-            p = f.create_group("params")
-            for k, v in box.params.items():
-                p.attrs[k] = float(v)
-            m = f.create_group("meta")
-            for k, v in box.meta.items():
-                m.attrs[k] = v
+            f.attrs.update({"format": FORMAT, "version": VERSION, "box_size": float(box.box_size),
+                            "grid": int(box.grid), "redshift": float(box.redshift), "source": box.source,
+                            "suite": box.suite, "name": box.name})
+            f.create_group("params").attrs.update({k: float(v) for k, v in box.params.items()})
+            f.create_group("meta").attrs.update(box.meta)
             g = f.create_group("fields")
             g.create_dataset("dm", data=box.dm, **opts)
             if not dm_only:
@@ -234,10 +218,6 @@ def write_box(path: str | os.PathLike, box: Box, *, overwrite: bool = False,
 
 
 def _open(path: Path):
-    import h5py
-
-    import hdf5plugin  # noqa: F401  (registers Blosc etc. for compressed inputs)
-
     if not path.exists():
         raise BoxFormatError(f"{path}: no such box file")
     if not path.is_file():
@@ -254,19 +234,11 @@ def _root_attrs(f, where: str) -> dict[str, Any]:
         if key not in f.attrs:
             _fail(where, f"attribute '{key}'", "missing")
         val = f.attrs[key]
-        if isinstance(val, bytes):
-            val = val.decode()
+        val = val.decode() if isinstance(val, bytes) else val
         try:
-            if typ is str:
-                if not isinstance(val, str):
-                    raise TypeError
-                out[key] = val
-            elif typ is int:
-                if float(val) != int(val):
-                    raise TypeError
-                out[key] = int(val)
-            else:
-                out[key] = float(val)
+            if (typ is str and not isinstance(val, str)) or (typ is int and float(val) != int(val)):
+                raise TypeError
+            out[key] = typ(val)
         except (TypeError, ValueError):
             _fail(where, f"attribute '{key}'", f"expected {typ.__name__}, got {val!r}")
     if out["format"] != FORMAT:
@@ -277,19 +249,12 @@ def _root_attrs(f, where: str) -> dict[str, Any]:
 
 
 def _attrs_dict(group) -> dict[str, Any]:
-    out = {}
-    for k, v in group.attrs.items():
-        if isinstance(v, bytes):
-            v = v.decode()
-        elif isinstance(v, np.generic):
-            v = v.item()
-        out[k] = v
-    return out
+    """A group's attributes as Python values (bytes decoded, numpy scalars unwrapped)."""
+    return {k: v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v
+            for k, v in group.attrs.items()}
 
 
 def _read_dataset(f, key: str, where: str) -> np.ndarray:
-    import h5py
-
     if key not in f:
         _fail(where, key, "missing")
     obj = f[key]
@@ -307,6 +272,54 @@ def _read_catalog(f, key: str, where: str) -> dict[str, np.ndarray] | None:
     return {col: _read_dataset(f, f"{key}/{col}", where) for col in f[key]}
 
 
+@dataclass(frozen=True)
+class BoxHeader:
+    """A box file's header, read without its grids or catalogues.
+
+    Attributes: the root attributes (`name`, `suite`, `source`, `grid` N, `box_size` [Mpc/h],
+    `redshift`), `params` and `meta` (as in `Box`), `fields` (the grids it holds, e.g. ("dm",
+    "dm_velocity", "galaxies")) and `catalogs` (catalogue name -> its column names).
+    """
+
+    path: Path
+    name: str
+    suite: str
+    source: str
+    grid: int
+    box_size: float
+    redshift: float
+    params: Mapping[str, float]
+    meta: Mapping[str, Any]
+    fields: tuple[str, ...]
+    catalogs: Mapping[str, tuple[str, ...]]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(suite, name): a box's identity (names are unique within a suite)."""
+        return (self.suite, self.name)
+
+
+def _header(f, path: Path) -> BoxHeader:
+    a = _root_attrs(f, str(path))
+    return BoxHeader(path=path, name=a["name"], suite=a["suite"], source=a["source"], grid=a["grid"],
+                     box_size=a["box_size"], redshift=a["redshift"],
+                     params=_attrs_dict(f["params"]) if "params" in f else {},
+                     meta=_attrs_dict(f["meta"]) if "meta" in f else {},
+                     fields=tuple(f["fields"]) if "fields" in f else (),
+                     catalogs={c: tuple(f[f"catalogs/{c}"]) for c in CATALOGS if f"catalogs/{c}" in f})
+
+
+def read_header(path: str | os.PathLike) -> BoxHeader:
+    """The header of a box file (`BoxHeader`), without reading its grids.
+
+    Raises BoxFormatError naming the file (and the attribute) for a missing or non-HDF5 file, a
+    wrong format or version, or a missing or mistyped root attribute.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        return _header(f, path)
+
+
 def read_box(path: str | os.PathLike, *, catalogs: bool = True, velocity: bool = True,
              allow_dm_only: bool = False) -> Box:
     """Read and validate a box file.
@@ -319,9 +332,7 @@ def read_box(path: str | os.PathLike, *, catalogs: bool = True, velocity: bool =
     velocity : bool
         Also read ``fields/dm_velocity`` when present.
     allow_dm_only : bool
-        Accept a DM-only box (no ``fields/galaxies``, e.g. from ``galaxygen ingest nbody``): its
-        galaxies are then zeros. Without it such a box raises BoxFormatError (it can be predicted,
-        not trained on or scored).
+        Read a DM-only box (no ``fields/galaxies``: predicted, never trained on or scored) as zero galaxies.
 
     Raises
     ------
@@ -332,26 +343,18 @@ def read_box(path: str | os.PathLike, *, catalogs: bool = True, velocity: bool =
     path = Path(path)
     where = str(path)
     with _open(path) as f:
-        attrs = _root_attrs(f, where)
-        params = _attrs_dict(f["params"]) if "params" in f else {}
-        meta = _attrs_dict(f["meta"]) if "meta" in f else {}
+        h = _header(f, path)
         dm = _read_dataset(f, "fields/dm", where)
-        if "fields/galaxies" not in f and "fields/dm" in f:
-            if not allow_dm_only:
-                _fail(where, "fields/galaxies", "missing: a DM-only box can be predicted, not trained on or "
-                                                "scored")
-            gal = np.zeros((attrs["grid"],) * 3, np.float32)
-        else:
-            gal = _read_dataset(f, "fields/galaxies", where)
+        if "fields/galaxies" not in f and not allow_dm_only:
+            _fail(where, "fields/galaxies", "missing: a DM-only box can be predicted, not trained on or scored")
+        gal = _read_dataset(f, "fields/galaxies", where) if "fields/galaxies" in f else np.zeros_like(dm)
         vel = _read_dataset(f, "fields/dm_velocity", where) if velocity and "fields/dm_velocity" in f else None
         halos = _read_catalog(f, "catalogs/halos", where) if catalogs else None
         gcat = _read_catalog(f, "catalogs/galaxies", where) if catalogs else None
-    validate_parts(where, box_size=attrs["box_size"], grid=attrs["grid"], source=attrs["source"],
-                   name=attrs["name"], dm=dm, galaxies=gal, dm_velocity=vel, params=params, halos=halos,
-                   galaxy_catalog=gcat)
-    return Box(box_size=attrs["box_size"], grid=attrs["grid"], redshift=attrs["redshift"],
-               source=attrs["source"], suite=attrs["suite"], name=attrs["name"], dm=dm, galaxies=gal,
-               params=params, dm_velocity=vel, halos=halos, galaxy_catalog=gcat, meta=meta)
+    validate_parts(where, box_size=h.box_size, grid=h.grid, source=h.source, name=h.name, dm=dm, galaxies=gal,
+                   dm_velocity=vel, params=h.params, halos=halos, galaxy_catalog=gcat)
+    return Box(box_size=h.box_size, grid=h.grid, redshift=h.redshift, source=h.source, suite=h.suite, name=h.name,
+               dm=dm, galaxies=gal, params=h.params, dm_velocity=vel, halos=halos, galaxy_catalog=gcat, meta=h.meta)
 
 
 def read_info(path: str | os.PathLike) -> dict[str, Any]:
@@ -360,32 +363,20 @@ def read_info(path: str | os.PathLike) -> dict[str, Any]:
     Returns a JSON-ready dict with stable keys.
     """
     box = read_box(path, catalogs=True, velocity=False, allow_dm_only=True)
-    with _open(Path(path)) as f:
-        has_vel = "fields/dm_velocity" in f
-        dm_only = "fields/galaxies" not in f
+    fields = read_header(path).fields
+
     def cat_info(cat):
         if cat is None:
             return None
         n = len(next((v for k, v in cat.items() if k not in RAGGED), []))
         return {"count": int(n), "columns": sorted(cat)}
-    return {
-        "path": str(path),
-        "name": box.name,
-        "suite": box.suite,
-        "source": box.source,
-        "box_size": box.box_size,
-        "grid": box.grid,
-        "redshift": box.redshift,
-        "params": dict(box.params),
-        "meta": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in box.meta.items()},
-        "n_dm_particles": float(box.dm.sum(dtype=np.float64)),
-        "n_galaxies": float(box.galaxies.sum(dtype=np.float64)),
-        "occupied_voxels": int((box.galaxies > 0).sum()),
-        "has_dm_velocity": bool(has_vel),
-        "dm_only": bool(dm_only),
-        "halos": cat_info(box.halos),
-        "galaxies_catalog": cat_info(box.galaxy_catalog),
-    }
+    return {"path": str(path), "name": box.name, "suite": box.suite, "source": box.source,
+            "box_size": box.box_size, "grid": box.grid, "redshift": box.redshift, "params": dict(box.params),
+            "meta": dict(box.meta), "n_dm_particles": float(box.dm.sum(dtype=np.float64)),
+            "n_galaxies": float(box.galaxies.sum(dtype=np.float64)),
+            "occupied_voxels": int((box.galaxies > 0).sum()),
+            "has_dm_velocity": "dm_velocity" in fields, "dm_only": "galaxies" not in fields,
+            "halos": cat_info(box.halos), "galaxies_catalog": cat_info(box.galaxy_catalog)}
 
 
 def list_boxes(paths: list[str | os.PathLike] | str | os.PathLike) -> list[Path]:
@@ -406,24 +397,6 @@ def list_boxes(paths: list[str | os.PathLike] | str | os.PathLike) -> list[Path]
     return out
 
 
-# ----------------------------------------------------------------------------- prediction provenance
-
-PREDICTION_META = {
-    "model": "what made the prediction, e.g. 'two-phase:inception+unet', 'vdm', 'hod:zheng07'",
-    "trained_on": "suites the model was trained (or the HOD fitted) on, comma-joined",
-    "seed": "random seed of the prediction",
-    "made_from_file": "path of the input box file, as given",
-    "made_from_source": "the input box's source attribute",
-    "made_from_dm": "content hash of the input box's fields/dm",
-    "made_from_galaxies": "content hash of the input box's fields/galaxies (absent when it held none)",
-    "made_from_params": "content hash of the input box's params",
-    "realisation": "0-based sample index (several samples of one prediction); -1 for their mean",
-    "realisations": "number of samples",
-    "warnings": "degenerate results met while making it, one per line (absent when none)",
-}
-MADE_FROM = {"made_from_dm": "fields/dm", "made_from_galaxies": "fields/galaxies", "made_from_params": "params"}
-
-
 def array_hash(arr: np.ndarray) -> str:
     """Content hash of an array: sha256 (hex) of its dtype, shape and C-ordered bytes."""
     a = np.ascontiguousarray(arr)
@@ -436,64 +409,3 @@ def params_hash(params: Mapping[str, float]) -> str:
     """Content hash of a params mapping (sorted names, float values as exact JSON reprs)."""
     text = json.dumps({k: float(v) for k, v in sorted(params.items())}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def made_from(box: Box) -> dict[str, str]:
-    """What a prediction made from `box` records about it: ``made_from_dm``, ``made_from_params``
-    and, when the box holds galaxies, ``made_from_galaxies`` (hashes, see `array_hash`)."""
-    out = {"made_from_dm": array_hash(box.dm), "made_from_params": params_hash(box.params)}
-    if box.galaxies.any():
-        out["made_from_galaxies"] = array_hash(box.galaxies)
-    return out
-
-
-def made_from_differences(meta: Mapping[str, Any], source: Mapping[str, str]) -> list[str]:
-    """The parts (``fields/dm``, ``fields/galaxies``, ``params``) where a prediction's recorded
-    input (`meta`) differs from box `source` (``made_from(box)``); [] when it was made from it.
-    ``made_from_galaxies`` is compared only when the prediction recorded it."""
-    diff = []
-    for key, part in MADE_FROM.items():
-        if key == "made_from_galaxies" and key not in meta:
-            continue
-        if meta.get(key) != source.get(key):
-            diff.append(part)
-    return diff
-
-
-def prediction_box(source: Box, galaxies: np.ndarray, *, model: str, trained_on: str, seed: int,
-                   source_path: str | os.PathLike | None = None, realisation: int | None = None,
-                   realisations: int | None = None, galaxy_catalog: Mapping[str, np.ndarray] | None = None,
-                   warnings: tuple[str, ...] | list[str] = (), empty_note: str = "",
-                   extra_meta: Mapping[str, Any] | None = None) -> Box:
-    """The prediction box made from `source`: its name, suite, geometry, fields/dm (and DM velocity
-    when read), params and halos; source 'prediction'; ``fields/galaxies`` = `galaxies` (N,N,N)
-    counts; ``catalogs/galaxies`` = `galaxy_catalog` (or none); /meta per PREDICTION_META.
-
-    `warnings` are degenerate results met while making it (already reported); a prediction holding no
-    galaxies adds (and logs) one, ending with `empty_note` (why, when the caller knows).
-    """
-    gal = np.ascontiguousarray(galaxies, dtype=np.float32)
-    meta: dict[str, Any] = {"model": model, "trained_on": trained_on, "seed": int(seed),
-                            "made_from_source": source.source, **made_from(source)}
-    if source_path is not None:
-        meta["made_from_file"] = str(source_path)
-    if realisation is not None:
-        meta.update(realisation=int(realisation), realisations=int(realisations or 1))
-    notes = list(warnings)
-    if not gal.any():
-        which = ("" if realisation is None or (realisations or 1) == 1 else " (mean of the samples)"
-                 if realisation < 0 else f" (realisation {realisation})")
-        msg = f"{model} prediction for box {source.name!r}{which} holds no galaxies"
-        msg += f": {empty_note}" if empty_note else ""
-        log.warning(msg)
-        notes.append(msg)
-    if notes:
-        meta["warnings"] = "\n".join(notes)
-    meta.update(extra_meta or {})
-    return source.replace(source="prediction", galaxies=gal, galaxy_catalog=galaxy_catalog, meta=meta)
-
-
-def meta_warnings(meta: Mapping[str, Any]) -> list[str]:
-    """The ``warnings`` a prediction box's meta carries, one per line ([] when none)."""
-    text = meta.get("warnings", "")
-    return [line for line in str(text).splitlines() if line.strip()]

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
 from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
 
 from galaxygen.errors import GalaxygenError
 
@@ -41,6 +44,20 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def new_temp_folder(path: Path, suffix: str = ".tmp") -> Path:
+    """Create an empty, uniquely named folder beside `path`, with mode 0777 less the umask.
+
+    (tempfile.mkdtemp would create it 0700 whatever the umask.)
+    """
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
+        try:
+            os.mkdir(tmp, 0o777)
+        except FileExistsError:
+            continue
+        return tmp
 
 
 def _new_temp_file(path: Path) -> Path:
@@ -73,10 +90,6 @@ def write_json(path: str | os.PathLike, obj: Any, *, overwrite: bool = False) ->
 
 def to_jsonable(obj: Any) -> Any:
     """Convert numpy / torch scalars and arrays, tuples and paths to plain JSON types."""
-    import math
-
-    import numpy as np
-
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

@@ -65,11 +65,7 @@ def _pick(o, v0, v1, v2):
 @numba.njit(cache=True, inline="always")
 def _wrap_index(i, n):
     """i in [-n, 2n) -> [0, n)."""
-    if i < 0:
-        return i + n
-    if i >= n:
-        return i - n
-    return i
+    return i + n if i < 0 else (i - n if i >= n else i)
 
 
 @numba.njit(cache=True, inline="always")
@@ -191,9 +187,8 @@ def _in_threads(fn, n_tasks: int, bounds) -> None:
             f.result()
 
 
-def _as_tensor(x, name: str, dtype=None) -> torch.Tensor:
-    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    return t if dtype is None else t.to(dtype)
+def _as_tensor(x) -> torch.Tensor:
+    return x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
 
 
 def _check_pos(pos: torch.Tensor) -> None:
@@ -224,9 +219,9 @@ def paint(pos, grid: int, box_size: float, *, scheme: str = "cic", weights=None,
     torch.Tensor, float32 (N, N, N) on the device of `pos`; its sum equals the total weight.
     """
     p = scheme_order(scheme)
-    pos_t = _as_tensor(pos, "pos")
+    pos_t = _as_tensor(pos)
     _check_pos(pos_t)
-    w_t = None if weights is None else _as_tensor(weights, "weights")
+    w_t = None if weights is None else _as_tensor(weights)
     if w_t is not None and w_t.shape != (pos_t.shape[0],):
         raise GalaxygenError(f"weights: expected shape ({pos_t.shape[0]},), got {tuple(w_t.shape)}")
     inv_h = grid / float(box_size)
@@ -269,8 +264,7 @@ def _stencil_torch(u: torch.Tensor, p: int) -> tuple[torch.Tensor, list[torch.Te
 
 def _stencils(pos: torch.Tensor, inv_h: float, p: int, grid: int):
     u = pos.to(torch.float64) * inv_h
-    parts = [_stencil_torch(u[:, a], p) for a in range(3)]
-    return [(f % grid, w) for f, w in parts]
+    return [(f % grid, w) for f, w in (_stencil_torch(u[:, a], p) for a in range(3))]
 
 
 def _paint_torch(pos, grid, inv_h, p, weights) -> torch.Tensor:
@@ -303,14 +297,14 @@ def readout(field, pos, box_size: float, *, scheme: str = "cic", backend: str = 
     torch.Tensor (n,) or (n, C), dtype of `field`, on the device of `field`.
     """
     p = scheme_order(scheme)
-    f_t = _as_tensor(field, "field")
+    f_t = _as_tensor(field)
     squeeze = f_t.ndim == 3
     if squeeze:
         f_t = f_t[None]
     if f_t.ndim != 4 or len(set(f_t.shape[1:])) != 1:
         raise GalaxygenError(f"field: expected shape (N,N,N) or (C,N,N,N), got {tuple(f_t.shape)}")
     grid = f_t.shape[-1]
-    pos_t = _as_tensor(pos, "pos").to(f_t.device)
+    pos_t = _as_tensor(pos).to(f_t.device)
     _check_pos(pos_t)
     inv_h = grid / float(box_size)
     if backend == "numba" or (backend == "auto" and f_t.device.type == "cpu"):

@@ -26,12 +26,11 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from galaxygen.errors import GalaxygenError
-from galaxygen.io import check_writable, write_json
+from galaxygen.io import check_writable, new_temp_folder, write_json
 
 RECORD = ".galaxygen-outputs.json"
 FORMAT = "galaxygen.outputs"
@@ -135,14 +134,14 @@ def staged_folder(folder: str | os.PathLike, command: str, *, overwrite: bool) -
     folder = Path(folder)
     _check_replaceable(folder, command, overwrite)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    tmp = new_temp_folder(folder)
     try:
         yield tmp
         record(tmp, command, [p.name for p in tmp.iterdir() if p.name != RECORD])
         old = None
         if folder.exists():
             if _check_replaceable(folder, command, overwrite):
-                old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
+                old = new_temp_folder(folder, ".old")
                 os.replace(folder, old / folder.name)
             else:
                 shutil.rmtree(folder)  # empty, or holding only an empty record

@@ -1,7 +1,9 @@
-"""The `galaxygen` command: one entry point, one sub-command module each.
+"""The `galaxygen` command: one entry point; per sub-command a parser module and a work module.
 
-Each module in this package adds its parser with ``register(subparsers)`` and sets
-``func`` to a function that only turns the parsed options into a call of the library.
+``galaxygen.cli.parsers.<command>`` adds the command's options with ``register(subparsers)`` and
+names the function that runs it (:func:`~galaxygen.cli.parsers.common.calls`); parsers import no
+science, so ``galaxygen --help`` is quick. ``galaxygen.cli.<command>`` holds that function, which only
+turns the parsed options into a call of the library; :func:`main` imports it when the command runs.
 Errors meant for the user (GalaxygenError) are printed without a traceback, exit status 2; a
 Ctrl-C (however it surfaces) prints one line, exit status 130. Warnings and progress notes go
 through Python's logging, set up once here (`-v` / `-q`, see :mod:`galaxygen.cli.verbosity`).
@@ -10,16 +12,17 @@ through Python's logging, set up once here (`-v` / `-q`, see :mod:`galaxygen.cli
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from typing import Sequence
 
 from galaxygen import __version__
+from galaxygen.cli.parsers import demo, evaluate, hod, info, ingest, power, predict, simulate, train
+from galaxygen.cli.verbosity import add_verbosity, setup_logging
 from galaxygen.errors import GalaxygenError
 from galaxygen.interrupts import is_interrupt
-from galaxygen.cli import info, power, simulate, ingest, hod, train, predict, evaluate, demo
-from galaxygen.cli.verbosity import add_verbosity, setup_logging
 
-# Sub-command modules in the order `galaxygen --help` lists them.
+# Sub-command parsers in the order `galaxygen --help` lists them.
 COMMANDS = [info, power, simulate, ingest, hod, train, predict, evaluate, demo]
 
 
@@ -41,8 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args)
+    module, function = args.call
     try:
-        result = args.func(args)
+        result = getattr(importlib.import_module(module), function)(args)
     except GalaxygenError as exc:
         print(f"galaxygen {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -1,8 +1,7 @@
-"""Small helpers shared by the sub-command modules (printing JSON, common options)."""
+"""Small helpers shared by the sub-commands' work modules: printing JSON, naming options in errors."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import re
@@ -44,12 +43,3 @@ def options_named(renamed: Mapping[str, str] | None = None) -> Iterator[None]:
             message = option(head) + sep + rest
         raise ConfigError(message) from exc
 
-
-def add_overwrite(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace existing output files (default: refuse)")
-
-
-def add_device(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto",
-                        help="torch device: auto (CUDA when available), cpu, cuda, cuda:N (default: auto)")

@@ -1,18 +1,12 @@
-"""`galaxygen info BOX`: what a box file holds."""
+"""`galaxygen info BOX`: what a box file holds.
+
+The work of the command: its options are in :mod:`galaxygen.cli.parsers.info`.
+"""
 
 from __future__ import annotations
 
 from galaxygen.box import read_info
 from galaxygen.cli.common import emit_json
-
-
-def register(sub) -> None:
-    p = sub.add_parser("info", help="what a box file holds",
-                       description="Print a box file's grid, box size [Mpc/h], source, suite, parameters, "
-                                   "numbers of DM particles and galaxies, and which optional parts it has.")
-    p.add_argument("box", help="box file (.h5)")
-    p.add_argument("--json", action="store_true", help="print JSON (stable keys) instead of text")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:
@@ -26,7 +20,7 @@ def run(args) -> int:
     params = ", ".join(f"{k}={v:g}" for k, v in sorted(info["params"].items())) or "none"
     print(f"  params    {params}")
     print(f"  dm        {info['n_dm_particles']:.0f} particles")
-    print(f"  galaxies  " + ("none (a DM-only box)" if info["dm_only"] else
+    print("  galaxies  " + ("none (a DM-only box)" if info["dm_only"] else
                               f"{info['n_galaxies']:.0f} galaxies in {info['occupied_voxels']} voxels"))
     print(f"  velocity  {'yes' if info['has_dm_velocity'] else 'no'}")
     for key, label in (("halos", "halos"), ("galaxies_catalog", "gal. cat.")):

@@ -1,51 +1,15 @@
-"""`galaxygen predict RUN BOX... --out DIR`: prediction box files from a trained run."""
+"""`galaxygen predict RUN BOX... --out DIR`: prediction box files from a trained run.
+
+The work of the command: its options are in :mod:`galaxygen.cli.parsers.predict`.
+"""
 
 from __future__ import annotations
 
-from galaxygen.cli.common import add_device, add_overwrite, emit_json
-
-
-def register(sub) -> None:
-    p = sub.add_parser(
-        "predict", help="predict galaxy fields for DM boxes with a trained run",
-        description="Write one prediction box file per input box into --out, named after the input box "
-                    "(<name>.h5, or <name>_r<k>.h5 for several samples): fields/galaxies holds the predicted "
-                    "galaxies per voxel, fields/dm, params and halos are copied from the input, and /meta "
-                    "records what it was made from (hashes of the input's fields). A box the run was trained "
-                    "on gets a warning; one with another box size, voxel size or redshift is refused unless "
-                    "--allow-mismatch.")
-    p.add_argument("run", help="run directory written by `galaxygen train`")
-    p.add_argument("boxes", nargs="+", help="input box files or folders of *.h5 box files")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--samples", type=int, default=1,
-                   help="realisations per input box (Poisson sampling / diffusion samples; default 1)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the sampling (default 0)")
-    p.add_argument("--tile", type=int, default=None,
-                   help="inference tile side [voxels] (default: the run config's infer.tile)")
-    p.add_argument("--halo", type=int, default=None,
-                   help="context around each tile [voxels] (default: the run config's halo; null there: each "
-                        "network's receptive radius, exact whatever the tile); a smaller halo is faster and "
-                        "approximate")
-    p.add_argument("--batch", type=int, default=None, help="tiles per forward pass (default: infer.batch)")
-    p.add_argument("--counts", choices=("round", "total", "poisson"), default=None,
-                   help="two-phase runs: round the expected counts per voxel, round them keeping the box "
-                        "total (largest remainders), or draw them from a Poisson law (default: the run "
-                        "config's `counts`)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="diffusion runs: ancestral sampling steps (default: the run config's)")
-    p.add_argument("--mean", action="store_true", default=None,
-                   help="diffusion runs: also write the mean of the samples")
-    p.add_argument("--allow-mismatch", action="store_true",
-                   help="predict boxes whose box size, voxel size or redshift differ from the run's training "
-                        "boxes (default: refuse them)")
-    add_device(p)
-    add_overwrite(p)
-    p.set_defaults(func=run)
+from galaxygen.cli.common import emit_json
+from galaxygen.models.registry import predict
 
 
 def run(args) -> int:
-    from galaxygen.models.registry import predict
-
     options = {k: v for k, v in (("tile", args.tile), ("halo", args.halo), ("batch", args.batch),
                                  ("counts", args.counts), ("steps", args.steps), ("mean", args.mean)) if v is not None}
     paths = predict(args.run, args.boxes, args.out, samples=args.samples, seed=args.seed, device=args.device,

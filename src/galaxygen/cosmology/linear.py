@@ -16,9 +16,9 @@ import math
 import numpy as np
 
 from galaxygen.config import require
-
-#: Critical density today in Msun/h per (Mpc/h)^3 (ρ_crit = 2.775e11 h^2 Msun/Mpc^3).
-RHO_CRIT = 2.77536627e11
+from galaxygen.constants import RHO_CRIT
+from galaxygen.cosmology.growth import growth
+from galaxygen.errors import ConfigError
 
 #: CAMB is run up to this wavenumber [h/Mpc]; beyond it the EH shape continues the table.
 CAMB_KMAX = 60.0
@@ -193,7 +193,6 @@ def power_table(cosmo: Cosmology, method: str = "camb") -> tuple[np.ndarray, np.
     CAMB results are cached per cosmology (in memory), so many calls cost one CAMB run.
     """
     if method not in METHODS:
-        from galaxygen.errors import ConfigError
         raise ConfigError(f"power spectrum method {method!r} unknown; expected one of {list(METHODS)}")
     table = _camb_table(_shape_key(cosmo)) if method == "camb" else _eh_table(_shape_key(cosmo))
     return np.exp(_LOGK), np.exp(table) * cosmo.sigma_8 ** 2
@@ -206,8 +205,6 @@ def linear_power(cosmo: Cosmology, k, z: float = 0.0, method: str = "camb") -> n
     wiggles (``"eh"``, astro-ph/9709112), normalised to σ8; P(k, z) = P(k, 0) D1(z)^2 with the
     ΛCDM growth factor (D1(z=0) = 1). P(0) = 0.
     """
-    from galaxygen.cosmology.growth import growth
-
     k = np.asarray(k, dtype=np.float64)
     kt, pt = power_table(cosmo, method)
     with np.errstate(divide="ignore"):

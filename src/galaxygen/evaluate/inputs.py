@@ -1,42 +1,33 @@
 """Which boxes to compare: truth boxes, named predictions, matching by box name, realisations.
 
 A prediction box (source "prediction") carries the truth box's ``name`` and ``suite``; its meta
-holds ``model``, ``trained_on``, for several samples of one prediction ``realisation`` (0-based)
-and ``realisations`` (total), and what it was made from (``galaxygen.box.PREDICTION_META``).
-Matching uses these attributes, never the file names; a matched pair is then checked by content:
-the prediction must have been made from that very truth box (its fields/dm, params and, when the
-input held galaxies, fields/galaxies). A truth box must not itself be a prediction.
+holds the prediction contract (``galaxygen.prediction``): ``model``, ``trained_on``, for several
+samples of one prediction ``realisation`` (0-based) and ``realisations`` (total), and what it was
+made from. Matching uses these attributes, never the file names; a matched pair is then checked by
+content: the prediction must have been made from that very truth box (its fields/dm, params and,
+when the input held galaxies, fields/galaxies). A truth box must not itself be a prediction.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from galaxygen.box import list_boxes, made_from, made_from_differences, meta_warnings, read_box
-from galaxygen.errors import BoxFormatError, GalaxygenError
+from galaxygen.box import BoxHeader, list_boxes, read_box, read_header
+from galaxygen.errors import GalaxygenError
+from galaxygen.prediction import PredictionMeta, made_from, made_from_differences, read_prediction_meta
 
 
 @dataclass(frozen=True)
-class BoxHeader:
-    """What matching needs from a box file, read without its grids."""
+class TruthBox(BoxHeader):
+    """A truth box's header and the content hashes a prediction made from it must record
+    (`galaxygen.prediction.made_from`)."""
 
-    path: Path
-    name: str
-    suite: str
-    source: str
-    grid: int
-    box_size: float
-    meta: Mapping[str, Any] = field(default_factory=dict)
-    made_from: Mapping[str, str] = field(default_factory=dict)  # truth boxes: galaxygen.box.made_from
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.suite, self.name)
+    made_from: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,49 +57,18 @@ class Prediction:
         return self.model.split(":", 1)[0] if self.model else self.label
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.generic):
-        return str(value.item())
-    return str(value)
-
-
-def read_header(path: str | os.PathLike) -> BoxHeader:
-    """Header of a box file (name, suite, source, grid, box size, meta) without reading grids.
-
-    Falls back to the full reader for any file it cannot read, so that a broken file gets the
-    box reader's message naming the file and key.
-    """
-    import h5py
-
-    path = Path(path)
-    try:
-        with h5py.File(path, "r") as f:
-            a = f.attrs
-            meta = {k: (v.item() if isinstance(v, np.generic) else _text(v) if isinstance(v, bytes) else v)
-                    for k, v in (f["meta"].attrs.items() if "meta" in f else [])}
-            return BoxHeader(path=path, name=_text(a["name"]), suite=_text(a["suite"]),
-                             source=_text(a["source"]), grid=int(a["grid"]),
-                             box_size=float(a["box_size"]), meta=meta)
-    except (OSError, KeyError, ValueError, TypeError):
-        box = read_box(path, catalogs=False, velocity=False)  # raises BoxFormatError naming the key
-        return BoxHeader(path=path, name=box.name, suite=box.suite, source=box.source, grid=box.grid,
-                         box_size=box.box_size, meta=dict(box.meta))
-
-
-def read_truth(paths: Sequence[str | os.PathLike]) -> dict[tuple[str, str], BoxHeader]:
-    """Headers of the truth boxes keyed by (suite, name), with the content hashes a prediction made
-    from each must record (`galaxygen.box.made_from`); all must share grid and box size.
+def read_truth(paths: Sequence[str | os.PathLike]) -> dict[tuple[str, str], TruthBox]:
+    """The truth boxes keyed by (suite, name), with the content hashes a prediction made from each
+    must record; all must share grid and box size.
 
     Raises GalaxygenError naming the file for a truth box that is a prediction or holds no galaxies.
     """
-    out: dict[tuple[str, str], BoxHeader] = {}
+    out: dict[tuple[str, str], TruthBox] = {}
     for path in list_boxes(list(paths)):
         h = read_header(path)
         if h.source == "prediction":
             raise GalaxygenError(f"{path}: is a prediction (source 'prediction', model "
-                                 f"{_text(h.meta.get('model', '?'))!r}), not a truth box; --truth takes "
+                                 f"{str(h.meta.get('model', '?'))!r}), not a truth box; --truth takes "
                                  f"simulated or ingested boxes")
         if h.key in out:
             raise GalaxygenError(f"truth boxes {out[h.key].path} and {path} have the same suite and name "
@@ -117,7 +77,7 @@ def read_truth(paths: Sequence[str | os.PathLike]) -> dict[tuple[str, str], BoxH
         if not box.galaxies.any():
             raise GalaxygenError(f"{path}: fields/galaxies: the truth box holds no galaxies; nothing to "
                                  f"score a prediction against")
-        out[h.key] = replace(h, made_from=made_from(box))
+        out[h.key] = TruthBox(**vars(h), made_from=made_from(box))
     if not out:
         raise GalaxygenError("no truth boxes given")
     first = next(iter(out.values()))
@@ -139,13 +99,13 @@ def parse_pred_spec(spec: Sequence[str]) -> tuple[str, list[str]]:
     return label, [first, *spec[1:]]
 
 
-def _match(h: BoxHeader, truth: Mapping[tuple[str, str], BoxHeader], label: str) -> BoxHeader:
-    """The truth box of prediction box `h`: by suite and name (or name alone when that is unique),
-    same grid and box size, and made from it (content hashes)."""
+def _match(h: BoxHeader, pm: PredictionMeta, truth: Mapping[tuple[str, str], TruthBox], label: str) -> TruthBox:
+    """The truth box of prediction box `h` (contract `pm`): by suite and name (or name alone when that
+    is unique), same grid and box size, and made from it (content hashes)."""
     if h.source != "prediction":
         raise GalaxygenError(f"prediction {label!r}: {h.path} is not a prediction box (source {h.source!r}); "
                              f"--pred takes boxes written by `galaxygen predict` or `galaxygen hod populate`")
-    if "made_from_dm" not in h.meta:
+    if "made_from_dm" not in pm.made_from:
         raise GalaxygenError(f"prediction {label!r}: {h.path} does not record what it was made from (no "
                              f"meta 'made_from_dm'; written by an older galaxygen?); predict it again")
     t = truth.get(h.key)
@@ -164,7 +124,7 @@ def _match(h: BoxHeader, truth: Mapping[tuple[str, str], BoxHeader], label: str)
     if h.grid != t.grid or not np.isclose(h.box_size, t.box_size, rtol=1e-6):
         raise GalaxygenError(f"prediction {label!r}: {h.path} ({h.grid}^3, {h.box_size:g} Mpc/h) does not match "
                              f"its truth box {t.path} ({t.grid}^3, {t.box_size:g} Mpc/h)")
-    diff = made_from_differences(h.meta, t.made_from)
+    diff = made_from_differences(pm.made_from, t.made_from)
     if diff:
         raise GalaxygenError(f"prediction {label!r}: {h.path} was not made from the truth box {t.path} "
                              f"({' and '.join(diff)} differ); give the truth boxes it was predicted from")
@@ -172,7 +132,7 @@ def _match(h: BoxHeader, truth: Mapping[tuple[str, str], BoxHeader], label: str)
 
 
 def group_prediction(label: str, paths: Sequence[str | os.PathLike],
-                     truth: Mapping[tuple[str, str], BoxHeader]) -> Prediction:
+                     truth: Mapping[tuple[str, str], TruthBox]) -> Prediction:
     """Read the headers of one named prediction, match each box to its truth, group realisations.
 
     A box with meta ``realisation`` < 0 or ``kind`` = "mean" (the mean of several samples, as the
@@ -190,16 +150,13 @@ def group_prediction(label: str, paths: Sequence[str | os.PathLike],
     notes: dict[Path, list[str]] = {}
     for path in list_boxes(list(paths)):
         h = read_header(path)
-        t = _match(h, truth, label)
-        notes[path] = meta_warnings(h.meta)
-        try:
-            r = int(h.meta.get("realisation", 0))
-        except (TypeError, ValueError):
-            raise BoxFormatError(f"{path}: meta/realisation: expected a 0-based integer, "
-                                 f"got {h.meta.get('realisation')!r}") from None
-        models.add(_text(h.meta.get("model", "")))
-        trained.add(_text(h.meta.get("trained_on", "")))
-        if r < 0 or _text(h.meta.get("kind", "")) == "mean":  # the mean of several samples
+        pm = read_prediction_meta(h.meta, str(path))
+        t = _match(h, pm, truth, label)
+        notes[path] = list(pm.warnings)
+        r = pm.realisation
+        models.add(pm.model)
+        trained.add(pm.trained_on)
+        if pm.is_mean:  # the mean of several samples
             if t.key in means:
                 raise GalaxygenError(f"prediction {label!r}: {means[t.key]} and {path} are both the mean "
                                      f"of box {t.name!r}")

@@ -1,6 +1,6 @@
 """Metrics of one prediction against its truth: per box, pooled over boxes, spread over realisations.
 
-Statistics (SCIENCE.md, "Statistics"): voxel metrics with occupied = count > 0, pooled over all
+Statistics (docs/evaluation.md, "What is measured"): voxel metrics with occupied = count > 0, pooled over all
 voxels of the test boxes; P(k) of delta = n / n_mean - 1 with the NGP window deconvolved (count
 fields painted on the grid), cross-power and r(k) = P_xy / sqrt(P_xx P_yy) (Pylians XPk
 conventions), all through `galaxygen.stats`; the one-point histogram of counts per voxel (a

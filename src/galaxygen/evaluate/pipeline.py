@@ -18,11 +18,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from galaxygen.errors import GalaxygenError
-from galaxygen.evaluate.inputs import BoxHeader, Prediction, group_prediction, load_fields, read_truth
+from galaxygen.evaluate.inputs import Prediction, TruthBox, group_prediction, load_fields, read_truth
 from galaxygen.evaluate.metrics import box_stats, combine, k_below, k_nyquist, pool, summary
 from galaxygen.io import write_json
 from galaxygen.outputs import staged_folder
 from galaxygen.progress import progress
+from galaxygen.report import figures, html
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def _slab(field: np.ndarray, thickness: int) -> np.ndarray:
     return np.asarray(field[:, :, :thickness], dtype=np.float64).sum(axis=2)
 
 
-def collect(truth: Mapping[tuple[str, str], BoxHeader], predictions: Sequence[Prediction]):
+def collect(truth: Mapping[tuple[str, str], TruthBox], predictions: Sequence[Prediction]):
     """Run `box_stats` for every (prediction, realisation, truth box); also keep one slab per prediction.
 
     Returns ``(stats, slabs)``: stats[label][realisation][truth key] -> BoxStats; slabs[label] ->
@@ -273,8 +274,6 @@ def evaluate(truth_paths: Sequence[str | os.PathLike], predictions: Mapping[str,
     and `overwrite` is False, or holds anything `galaxygen evaluate` did not write there (see
     :mod:`galaxygen.outputs`). Returns the metrics dict with ``files`` (paths written) added.
     """
-    from galaxygen.report import figures, html
-
     out_dir = Path(out_dir)
     with staged_folder(out_dir, "evaluate", overwrite=overwrite) as tmp:
         metrics, slabs = compute(truth_paths, predictions)

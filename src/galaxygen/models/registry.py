@@ -1,4 +1,5 @@
-"""Task registry: the config's top-level key ``task`` selects what `galaxygen train` trains.
+"""The registry of model families: the config's top-level key ``task`` selects what `galaxygen train`
+trains and `galaxygen predict` predicts with.
 
 A task is a module (or object) with two functions::
 
@@ -8,9 +9,17 @@ A task is a module (or object) with two functions::
             device: str = "auto", overwrite: bool = False, **options) -> list[Path]
 
 ``config`` is the whole resolved config (overrides applied, ``task`` included); the run directory
-holds it as ``config.json`` (see :func:`galaxygen.training.checkpoint.prepare_run_dir`), so `predict`
-needs only the run directory. The tasks: ``two_phase`` (`galaxygen.models.two_phase.task`) and
-``vdm`` (`galaxygen.models.vdm.task`). Both commands may run under torchrun.
+holds it as ``config.json`` (see :class:`galaxygen.training.run.RunDir`), so `predict` needs only
+the run directory. The tasks: ``two_phase`` (`galaxygen.models.two_phase.task`) and ``vdm``
+(`galaxygen.models.vdm.task`). Both commands may run under torchrun.
+
+Each family keeps its own table of parts, chosen by a field of its own config: the two-phase
+networks (`galaxygen.models.two_phase.networks.NETWORKS`, ``model.name``), the VDM's noise
+schedules (`galaxygen.models.vdm.schedule.SCHEDULES`, ``model.schedule``) and the HOD's occupation
+models (`galaxygen.models.hod.occupation.MODELS`, `galaxygen hod fit --model`). They stay in their
+families: a family may not import this module (it imports them), and no part serves two families.
+The HOD is fitted and applied by `galaxygen hod`, not trained by `galaxygen train`, so it is no
+task here.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from galaxygen.errors import ConfigError
 from galaxygen.models.two_phase import task as two_phase_task
 from galaxygen.models.vdm import task as vdm_task
 from galaxygen.outputs import staged_folder
-from galaxygen.training.checkpoint import read_run_config
+from galaxygen.training.run import RunDir
 from galaxygen.training.run_inputs import check_inputs
 
 TASKS: dict[str, Any] = {"two_phase": two_phase_task, "vdm": vdm_task}
@@ -69,7 +78,7 @@ def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_
     not take raise a ConfigError naming them.
     """
     overwrite = bool(options.pop("overwrite", False))
-    config = read_run_config(run_dir)
+    config = RunDir(run_dir).config()
     name = task_name(config)
     task = get_task(name)
     params = inspect.signature(task.predict).parameters

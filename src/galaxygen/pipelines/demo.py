@@ -21,11 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from galaxygen.config import PACKAGED_CONFIGS
+from galaxygen import runner
+from galaxygen.config import PACKAGED_CONFIGS, apply_overrides, load_yaml
+from galaxygen.device import cpu_cores, resolve_device
 from galaxygen.errors import GalaxygenError
-from galaxygen.interrupts import call_interruptibly, is_interrupt, sigint_ignored, stop_workers
+from galaxygen.evaluate import evaluate
+from galaxygen.interrupts import is_interrupt
 from galaxygen.io import write_json
+from galaxygen.models import registry as tasks
+from galaxygen.models.hod import task as hod
 from galaxygen.outputs import claim_folder
+from galaxygen.progress import progress
+from galaxygen.sources.universe import suite, surrogate
 
 MARKER = "demo.json"  # the demo's stages and status, written into the output folder
 SUBDIRS = ("boxes", "hod", "runs", "predictions", "report")
@@ -121,8 +128,6 @@ def find_config(name: str) -> Path:
 
 def stage_simulate(demo: Demo) -> str:
     """Built-in CV boxes for two surrogate variants (same seeds: same DM, different galaxies)."""
-    from galaxygen.sources.universe import suite, surrogate
-
     s = demo.size
     demo.variants = tuple(surrogate.VARIANTS)[:2]
     for v in demo.variants:
@@ -139,8 +144,6 @@ def stage_simulate(demo: Demo) -> str:
 
 def stage_hod(demo: Demo) -> str:
     """Fit the HOD on each variant's training boxes; populate every variant's test boxes."""
-    from galaxygen.models.hod import task as hod
-
     s = demo.size
     for v in demo.variants:
         fit_path = hod.write_fit(demo.path("hod", f"hod_{v}.json"),
@@ -160,9 +163,6 @@ def _train_and_predict(demo: Demo, kind: str, config_name: str, overrides: tuple
     """Train `kind` on one variant's training boxes, predict the test boxes of every `tested` variant.
 
     Returns the prediction label and its folders (one per tested variant)."""
-    from galaxygen.config import apply_overrides, load_yaml
-    from galaxygen.models import registry as tasks
-
     config = apply_overrides(load_yaml(find_config(config_name)), list(overrides))
     label = f"{kind}_{variant}"
     run_dir = demo.path("runs", label)
@@ -180,77 +180,36 @@ def _test_boxes(demo: Demo, variant: str) -> list[Path]:
     return sorted(demo.test_dirs[variant].glob("*.h5"))
 
 
-def _worker(threads: int, show_progress: bool, args: tuple) -> tuple[str, list[Path]]:
-    """`_train_and_predict` in a worker process with `threads` torch threads (and bars or not)."""
-    import os
-
-    import torch
-
-    torch.set_num_threads(threads)
-    if not show_progress:
-        os.environ["GALAXYGEN_NO_PROGRESS"] = "1"
-    return _train_and_predict(*args)
-
-
 def parallel_jobs(device: str, n_jobs: int, cpus: int | None = None) -> int:
     """Worker processes for `n_jobs` independent CPU trainings: one per core, at most one per job.
 
     Tiny networks use two threads poorly (a 3-D R2U-Net step on 2 cores: 0.26 s with 2 threads,
     0.34 s with 1), so two trainings side by side with one thread each finish ~1.5x sooner than one
     after the other. On a GPU the trainings run in turn (one process owns the device)."""
-    from galaxygen.device import cpu_cores, resolve_device
-
     if resolve_device(device).type != "cpu":
         return 1
     return max(1, min(n_jobs, cpus if cpus is not None else cpu_cores()))
 
 
-def _run_side_by_side(jobs: list[tuple], workers: int) -> list[tuple[str, list[Path]]]:
-    """`_train_and_predict` of every job in `workers` spawned processes, cores shared among them.
-
-    The first worker shows its progress bars. A failing job's error is re-raised once the jobs already
-    running have finished (queued ones are cancelled); a worker that dies (killed, e.g. out of memory)
-    becomes a GalaxygenError; a Ctrl-C interrupts the running jobs (galaxygen.interrupts)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    from galaxygen.device import cpu_cores
-
-    threads = max(1, cpu_cores() // workers)
-    # spawn, not fork: a forked child of a process that ran OpenMP (torch) can hang in its first parallel loop
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    futures = []
-    try:
-        with sigint_ignored():  # the workers start now; a Ctrl-C reaches them only inside a job
-            futures = [pool.submit(call_interruptibly, _worker, threads, i == 0, job) for i, job in enumerate(jobs)]
-        return [f.result() for f in futures]
-    except BrokenProcessPool as exc:
-        raise GalaxygenError(f"demo two-phase stage: a training worker process died unexpectedly (killed, "
-                             f"e.g. out of memory): {exc}") from exc
-    except BaseException as exc:
-        if is_interrupt(exc):  # Ctrl-C: stop the jobs still running
-            stop_workers(futures)
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 def stage_two_phase(demo: Demo) -> str:
     """Train the two-phase network on each variant (side by side on CPU cores); predict every variant's
     test boxes; then Poisson samples of each network on its own variant's test boxes."""
-    jobs = [(demo, "two-phase", demo.size.two_phase_config, demo.size.two_phase_set, v, demo.variants, 1)
-            for v in demo.variants]
-    workers = parallel_jobs(demo.device, len(jobs))
-    results = [_train_and_predict(*job) for job in jobs] if workers == 1 else _run_side_by_side(jobs, workers)
-    for label, folders in results:
+    trainings = [runner.Task(f"two-phase_{v}", _train_and_predict, (demo, "two-phase", demo.size.two_phase_config,
+                                                                     demo.size.two_phase_set, v, demo.variants, 1))
+                 for v in demo.variants]
+    workers = parallel_jobs(demo.device, len(trainings))
+    # side by side in spawned workers (cores shared among them, the first one's progress bars shown);
+    # a failing training stops nothing else, its error is raised once the others are done
+    backend = runner.Serial() if workers == 1 else runner.ProcessPool(workers, show_first=True)
+    done = runner.run(runner.plan(trainings), backend=backend)
+    if done.failed:
+        raise next(iter(done.failed.values()))
+    for label, folders in (done.results[t.name] for t in trainings):
         demo.predictions[label] = folders
     note = f"trained on {', '.join(demo.variants)} ({workers} at a time), predicted {len(demo.variants) ** 2} variant pairs"
     if demo.size.two_phase_samples:
         # the rounded prediction puts galaxies in the likeliest voxels (best voxel metrics, r(k)) but is
         # more biased than the truth; Poisson draws from the same rates have the truth's statistics
-        from galaxygen.models import registry as tasks
-
         for v in demo.variants:
             label = f"two-phase_{v}_poisson"
             folder = demo.path("predictions", label, v)
@@ -273,8 +232,6 @@ def stage_vdm(demo: Demo) -> str:
 
 def stage_evaluate(demo: Demo) -> str:
     """Every prediction against the truth test boxes: metrics.json, figures, report.html."""
-    from galaxygen.evaluate import evaluate
-
     truth = [demo.test_dirs[v] for v in demo.variants]
     demo.metrics = evaluate(truth, demo.predictions, demo.path("report"), overwrite=True)
     return f"{len(demo.predictions)} predictions → {demo.path('report', 'report.html')}"
@@ -296,25 +253,36 @@ def prepare_out(out: Path, overwrite: bool) -> None:
 def run_demo(out: str | Path = "demo-out", size: str = "small", *, overwrite: bool = False, device: str = "auto",
              seed: int = 0, echo: Callable[[str], None] = print) -> Demo:
     """Run every stage; returns the demo state (stage notes and times, predictions, metrics)."""
-    from galaxygen.progress import progress
-
     if size not in SIZES:
         raise GalaxygenError(f"--size: {size!r} is not one of {sorted(SIZES)}")
     out = Path(out)
     prepare_out(out, overwrite)
     demo = Demo(out=out, size_name=size, size=SIZES[size], device=device, seed=seed)
-    write_json(out / MARKER, {"size": size, "status": "running"}, overwrite=True)
+    _write_state(demo, "running")
     bar = progress(total=len(STAGES), desc="demo", unit="stage")
     for name, stage in STAGES:
         bar.set_description(f"demo: {name}")
         t0 = time.perf_counter()
-        note, status = stage(demo), "done"
+        try:
+            note = stage(demo)
+        except BaseException as exc:  # demo.json says which stage stopped the demo, and why
+            status = "interrupted" if is_interrupt(exc) else "failed"
+            demo.stages[name] = {"status": status, "seconds": round(time.perf_counter() - t0, 1),
+                                 "note": str(exc) or type(exc).__name__}
+            bar.close()
+            _write_state(demo, status)
+            raise
         seconds = time.perf_counter() - t0
-        demo.stages[name] = {"status": status, "seconds": round(seconds, 1), "note": note}
+        demo.stages[name] = {"status": "done", "seconds": round(seconds, 1), "note": note}
         (bar.write if hasattr(bar, "write") else echo)(f"[{name}] {note} ({seconds:.0f} s)")
         bar.update(1)
     bar.close()
-    write_json(out / MARKER, {"size": size, "status": "finished", "stages": demo.stages,
-                              "predictions": {k: [str(p) for p in v] for k, v in demo.predictions.items()}},
-               overwrite=True)
+    _write_state(demo, "finished")
     return demo
+
+
+def _write_state(demo: Demo, status: str) -> None:
+    """``demo.json``: size, status (running, finished, failed or interrupted), stages, predictions."""
+    write_json(demo.path(MARKER), {"size": demo.size_name, "status": status, "stages": demo.stages,
+                                   "predictions": {k: [str(p) for p in v] for k, v in demo.predictions.items()}},
+               overwrite=True)

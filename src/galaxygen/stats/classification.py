@@ -1,7 +1,7 @@
 """Voxel metrics of predicted vs true galaxy fields, and one-point statistics.
 
 A voxel is occupied when its count is > 0. Metrics are pooled over all voxels of all boxes
-(SCIENCE.md, "Statistics"): accuracy (TP+TN)/all, precision TP/(TP+FP), recall TP/(TP+FN),
+(docs/statistics.md, "Voxel metrics"): accuracy (TP+TN)/all, precision TP/(TP+FP), recall TP/(TP+FN),
 F1 = 2 P R / (P + R). Undefined ratios (0/0) are NaN, never silently 0 or 1.
 """
 

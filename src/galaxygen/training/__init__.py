@@ -1,10 +1,9 @@
-"""Learning galaxies from dark matter: the two-phase network and the shared training machinery.
+"""The training machinery every learned model uses; it knows nothing of any one model.
 
-Modules: ``data`` (splits, transform, periodic crops, symmetries), ``blocks``/``unet``/``r2unet``/
-``inception``/``models`` (the networks and their registry), ``losses``, ``two_phase`` (threshold
-search, mask x counts, the phase tasks), ``two_phase_task`` (train / predict a run), ``trainer``
-(generic Trainer), ``checkpoint``, ``distributed`` (DDP via torchrun), ``infer`` (tiled whole-box
-inference, prediction box files), ``receptive`` (networks' receptive radii, the exact halo), ``tasks``
-(the registry behind `galaxygen train` / `predict`).
-See docs/training.md.
+Modules: ``run`` (a run directory's lifecycle: start, resume, records, trained weights),
+``data`` (data config, splits, input transform, boxes in memory), ``crops`` (periodic crops with
+the cube's symmetries, the sample stream), ``trainer`` (the generic Trainer), ``logs`` (what it
+records), ``checkpoint``, ``distributed`` (DDP via torchrun), ``tiling`` (tiled whole-box
+inference), ``receptive`` (networks' receptive radii, the exact halo), ``run_inputs`` (what a run
+was trained on, checked at prediction). See docs/training.md.
 """

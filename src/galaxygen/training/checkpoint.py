@@ -1,4 +1,4 @@
-"""Checkpoints and run directories.
+"""Checkpoints: what a Trainer saves and a resumed run or a prediction loads.
 
 A checkpoint holds everything needed to continue a killed run exactly: model, optimiser, LR
 scheduler, gradient scaler, EMA weights, step, early-stopping state, the RNG states of python,
@@ -12,19 +12,20 @@ unpickled) is refused.
 
 from __future__ import annotations
 
-import json
 import pickle
 import random
 import re
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 
-from galaxygen.errors import ConfigError, GalaxygenError
-from galaxygen.io import atomic_path, write_json
-from galaxygen.outputs import claim_folder
+from galaxygen.errors import GalaxygenError
+from galaxygen.io import atomic_path
+
+# a phase folder (`galaxygen.training.trainer.Trainer`'s work_dir): its checkpoints and end mark
+LAST, BEST, DONE = "checkpoints/last.pt", "checkpoints/best.pt", "done.json"
 
 
 def rng_state() -> dict[str, Any]:
@@ -88,60 +89,3 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(state, dict):
         raise GalaxygenError(f"{path}: not a galaxygen checkpoint (holds a {type(state).__name__}, expected a dict)")
     return state
-
-
-def prepare_run_dir(run_dir: str | Path, config: Mapping[str, Any], *, resume: bool, overwrite: bool = False,
-                    write: bool = True, entries: Sequence[str] = ()) -> dict[str, Any]:
-    """Create a run directory holding ``config.json``, or reopen it for ``resume``.
-
-    A new run needs a new or empty directory; with `overwrite` it may replace a run that
-    `galaxygen train` wrote there (only the entries recorded in its ``.galaxygen-outputs.json``: a
-    folder holding anything else is refused, see :mod:`galaxygen.outputs`). `entries` are the
-    top-level files and folders the task writes besides ``config.json`` (recorded for a later
-    `--overwrite`). A resumed run uses the saved config (the given one must equal it, apart from
-    the device). Returns the config to use. Only the caller with ``write=True`` (rank 0) writes.
-    """
-    run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.json"
-    if resume:
-        if not cfg_path.is_file():
-            raise GalaxygenError(f"{run_dir}: nothing to resume (no config.json); drop --resume to start a run")
-        saved = json.loads(cfg_path.read_text())
-        changed = sorted(k for k in set(saved) | set(config)
-                         if saved.get(k) != config.get(k) and k not in ("device",))
-        if changed and config:
-            raise ConfigError(f"{run_dir}: --resume with a config that differs from the saved run in {changed}; "
-                              f"resume with the same config (it is in {cfg_path})")
-        return saved
-    if cfg_path.exists() and not overwrite:
-        raise GalaxygenError(f"{run_dir}: already holds a run (config.json); pass --resume to continue it "
-                             f"or --overwrite to start again")
-    if write:
-        claim_folder(run_dir, "train", ("config.json", *entries), overwrite=overwrite)
-        write_json(cfg_path, dict(config), overwrite=True)
-    return dict(config)
-
-
-def start_run(config: Mapping[str, Any], run_dir: str | Path, device: str | None, *, resume: bool,
-              overwrite: bool = False, entries: Sequence[str] = ()):
-    """Start a (possibly distributed) training run; returns (DistInfo, resolved config dict).
-
-    Every process joins the process group; rank 0 prepares `run_dir` (checks resume / overwrite and
-    writes config.json; `entries` as in :func:`prepare_run_dir`) and all ranks continue with the
-    config it resolved.
-    """
-    from galaxygen.training import distributed as D
-
-    info = D.init_distributed(device)
-    resolved = D.broadcast_object(prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite,
-                                                  write=info.is_main, entries=entries) if info.is_main else None)
-    D.barrier()
-    return info, resolved
-
-
-def read_run_config(run_dir: str | Path) -> dict[str, Any]:
-    """The resolved config of a run directory."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise GalaxygenError(f"{run_dir}: not a run directory (no config.json)")
-    return json.loads(path.read_text())

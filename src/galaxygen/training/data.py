@@ -1,34 +1,31 @@
-"""Training data from box files: splits, the input transform, and periodic crops with augmentation.
+"""Training data from box files: the data config, splits, the input transform, boxes in memory.
 
 * Splits are by whole boxes (lists of names, or fractions drawn with a seed) or, for a single box,
-  by contiguous slabs along one axis; never by random voxels (SCIENCE.md, "Known pitfalls").
+  by contiguous slabs along one axis; never by random voxels, whose neighbours (in the other split)
+  share their structures (docs/training.md, "Data").
 * The input transform is log1p followed by standardisation, with statistics from the training
   boxes only; it is saved in the run directory (``transform.json``).
-* A crop is a cube of ``crop`` target voxels with ``pad`` voxels of input context on each side,
-  cut from the periodic box; a share ``focus`` of crops is centred (with jitter) on a galaxy or halo
-  ("focus training on halos"); each crop gets one of the 48 symmetries of the cube, velocity
-  components permuted and sign-flipped with the axes.
-* Sample ``n`` of a :class:`CropDataset` depends only on (seed, n), so training is reproducible,
-  resumable, and the same global batch is drawn whatever the number of processes.
+* A loaded region (:class:`BoxData`) holds the transformed input, the target counts and the voxels
+  crops focus on; `galaxygen.training.crops` cuts the training crops from it.
 """
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
+import h5py
+import hdf5plugin  # noqa: F401  (registers Blosc etc. for compressed inputs)
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
 
 from galaxygen.box import PARAM_NAMES, Box, read_box
 from galaxygen.config import require
 from galaxygen.errors import ConfigError, GalaxygenError
-from galaxygen.training.tiling import periodic_window
 
 
 @dataclass(frozen=True)
@@ -122,11 +119,6 @@ class Split:
 def box_fingerprint(path: str | Path) -> str:
     """SHA-256 (hex) of what training reads from a box file: grid, box size, redshift, params and
     every grid under ``fields/`` (name, shape, dtype and values). Meta and catalogues are left out."""
-    import hashlib
-
-    import h5py
-    import hdf5plugin  # noqa: F401  (registers Blosc etc. for compressed inputs)
-
     h = hashlib.sha256()
     with h5py.File(path, "r") as f:
         for key in ("grid", "box_size", "redshift"):
@@ -143,8 +135,6 @@ def box_fingerprint(path: str | Path) -> str:
 
 def box_records(paths: Sequence[str | Path]) -> tuple[BoxRecord, ...]:
     """Name (the file's ``name`` attribute), absolute path and fingerprint of each box file."""
-    import h5py
-
     out = []
     for p in paths:
         path = os.path.abspath(p)
@@ -193,8 +183,6 @@ def split_boxes(paths: Sequence[str | Path], cfg: DataConfig) -> Split:
     the boxes not named are unused; with fractions, ``round(fraction * n)`` boxes (at least one for
     a positive validation fraction) are drawn with ``split_seed``.
     """
-    import h5py
-
     if not paths:
         raise ConfigError("no box files to train on")
     records = box_records(paths)
@@ -361,125 +349,3 @@ def load_region(region: Region, transform: Transform, cfg: DataConfig) -> BoxDat
     inside = region_mask(region, n)[vox[:, 0], vox[:, 1], vox[:, 2]] if len(vox) else np.zeros(0, bool)
     params = torch.tensor([box.params.get(k, float("nan")) for k in PARAM_NAMES], dtype=torch.float32)
     return BoxData(region, box, inputs, torch.from_numpy(box.galaxies), params, vox[inside])
-
-
-# ----------------------------------------------------------------------------- symmetries
-
-SYMMETRIES: tuple[tuple[tuple[int, int, int], tuple[bool, bool, bool]], ...] = tuple(
-    (perm, flips) for perm in itertools.permutations(range(3))
-    for flips in itertools.product((False, True), repeat=3))
-"""The 48 symmetries of the cube: an axis permutation and a flip per (permuted) axis."""
-
-
-def apply_symmetry(x: torch.Tensor, k: int, vector: bool = False) -> torch.Tensor:
-    """Symmetry `k` of the cube applied to x (C, N, N, N).
-
-    With ``vector=True`` x holds the 3 components of a vector field (C == 3): components are
-    permuted with the axes and negated along flipped axes.
-    """
-    perm, flips = SYMMETRIES[k]
-    y = x.permute(0, *(p + 1 for p in perm))
-    dims = [i + 1 for i in range(3) if flips[i]]
-    if dims:
-        y = y.flip(dims)
-    if vector:
-        sign = torch.tensor([-1.0 if f else 1.0 for f in flips], dtype=y.dtype)[:, None, None, None]
-        y = y[list(perm)] * sign
-    return y.contiguous()
-
-
-# ----------------------------------------------------------------------------- crops
-
-class CropDataset(Dataset):
-    """Random periodic crops over a list of BoxData; item n depends only on (seed, n).
-
-    Each item is a dict: ``input`` (C, crop+2pad, ...) float32, ``target`` (1, crop, crop, crop)
-    counts, ``params`` (7,) and each extra field (1, crop, crop, crop). The dataset is unbounded:
-    any non-negative index is valid (``len`` is a nominal epoch, one crop per target volume).
-    """
-
-    def __init__(self, boxes: Sequence[BoxData], cfg: DataConfig, seed: int = 0):
-        if not boxes:
-            raise ConfigError("no training boxes")
-        self.boxes = list(boxes)
-        self.cfg = cfg
-        self.seed = int(seed)
-        for b in self.boxes:
-            width = (b.grid if b.region.hi is None else b.region.hi) - b.region.lo
-            if width < cfg.crop:
-                raise ConfigError(f"data.crop ({cfg.crop}) is wider than the training slab of {b.region.name} "
-                                  f"({width} voxels): crops would reach into held-out voxels")
-        vols = np.array([b.mask().sum() for b in self.boxes], np.float64)
-        self.weights = vols / vols.sum()
-        self.velocity = cfg.velocity
-
-    def __len__(self) -> int:
-        total = sum(b.mask().sum() for b in self.boxes)
-        return max(1, int(total // self.cfg.crop ** 3))
-
-    def corner(self, rng: np.random.Generator, b: BoxData) -> np.ndarray:
-        """Lower corner of the target crop (voxels; may wrap), with the crop inside the region."""
-        cfg, n, r = self.cfg, b.grid, b.region
-        c = cfg.crop
-        if len(b.focus) and rng.random() < cfg.focus:
-            centre = b.focus[rng.integers(len(b.focus))]
-            jit = rng.integers(-int(cfg.jitter * c / 2), int(cfg.jitter * c / 2) + 1, size=3)
-            corner = centre + jit - c // 2
-        else:
-            corner = rng.integers(0, n, size=3)
-        hi = n if r.hi is None else r.hi
-        width = hi - r.lo
-        if width < n:  # keep the target inside the slab along its axis
-            span = max(width - c, 0)
-            corner[r.axis] = r.lo + int(np.clip(corner[r.axis] - r.lo, 0, span))
-        return corner
-
-    def __getitem__(self, n: int) -> dict[str, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, int(n)])
-        b = self.boxes[rng.choice(len(self.boxes), p=self.weights)]
-        corner = self.corner(rng, b)
-        cfg = self.cfg
-        x = periodic_window(b.inputs, tuple(int(v) - cfg.pad for v in corner), cfg.crop + 2 * cfg.pad)
-        y = periodic_window(b.target[None], tuple(int(v) for v in corner), cfg.crop)
-        extras = {k: periodic_window(v[None], tuple(int(c) for c in corner), cfg.crop) for k, v in b.extras.items()}
-        if cfg.augment:
-            k = int(rng.integers(len(SYMMETRIES)))
-            if self.velocity:
-                x = torch.cat([apply_symmetry(x[:1], k), apply_symmetry(x[1:4], k, vector=True)])
-            else:
-                x = apply_symmetry(x, k)
-            y = apply_symmetry(y, k)
-            extras = {name: apply_symmetry(v, k) for name, v in extras.items()}
-        item = {"input": x.contiguous(), "target": y.contiguous(), "params": b.params}
-        item.update({name: v.contiguous() for name, v in extras.items()})
-        return item
-
-
-class StreamSampler(Sampler[int]):
-    """Infinite stream of sample ids for one rank: global batch s holds ids [s B, (s+1) B).
-
-    Rank r of W takes the contiguous share ``[s B + r b, s B + (r+1) b)`` with b = B / W, so W
-    processes together see exactly the global batch of one process. Starts at ``start_step``
-    (resume) and stops after ``stop_step`` when given.
-    """
-
-    def __init__(self, global_batch: int, rank: int = 0, world_size: int = 1, start_step: int = 0,
-                 stop_step: int | None = None):
-        if global_batch % world_size:
-            raise ConfigError(f"train.batch_size ({global_batch}) must be a multiple of the number of "
-                              f"processes ({world_size})")
-        self.B, self.rank, self.world = global_batch, rank, world_size
-        self.b = global_batch // world_size
-        self.start, self.stop = start_step, stop_step
-
-    def __iter__(self) -> Iterator[int]:
-        step = self.start
-        while self.stop is None or step < self.stop:
-            base = step * self.B + self.rank * self.b
-            yield from range(base, base + self.b)
-            step += 1
-
-    def __len__(self) -> int:
-        if self.stop is None:
-            return 2 ** 62
-        return max(0, self.stop - self.start) * self.b

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from galaxygen.device import resolve_device
 from galaxygen.errors import ConfigError
@@ -132,8 +133,6 @@ def wrap_model(model: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
     """
     if not info.distributed:
         return model
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
     if info.device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return DDP(model, device_ids=[info.device.index], output_device=info.device.index)

@@ -13,6 +13,7 @@ instead: exact (the network pads periodically) and no larger.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -128,7 +129,6 @@ def predict_tiled(fn: Callable[[torch.Tensor], torch.Tensor], volume: torch.Tens
 
 # ----------------------------------------------------------------------------- prediction box files
 
-def prediction_path(out_dir, name: str, realisation: int | None = None, realisations: int = 1):
+def prediction_path(out_dir, name: str, realisation: int | None = None, realisations: int = 1) -> Path:
     """``<out>/<name>.h5``, or ``<out>/<name>_r<k>.h5`` when there are several realisations."""
-    from pathlib import Path
     return Path(out_dir) / (f"{name}_r{realisation}.h5" if realisations > 1 else f"{name}.h5")

@@ -5,9 +5,11 @@ The trainer knows nothing about galaxies. It drives a *task* object with
 * ``model`` : the ``torch.nn.Module`` whose parameters are trained (put every learnable tensor
   in it, e.g. a diffusion schedule's endpoints);
 * ``train_dataset`` : a map-style dataset whose item ``n`` depends only on ``n`` (see
-  :class:`galaxygen.training.data.CropDataset`), items are dicts of tensors;
-* ``training_loss(model, batch) -> (loss, metrics)`` : a scalar tensor and a dict of floats, with
-  ``model`` the (possibly DDP-wrapped) module to call and ``batch`` on the device;
+  :class:`galaxygen.training.crops.CropDataset`), items are dicts of tensors;
+* ``training_loss(model, batch) -> (loss, metrics)`` : a scalar tensor and a dict of scalar tensors
+  (or floats), with ``model`` the (possibly DDP-wrapped) module to call and ``batch`` on the
+  device; they stay on the device and are averaged over the ranks every ``log_every`` steps only
+  (tensors: no device sync per step);
 * ``validate(model) -> metrics`` : a dict of floats, called on rank 0 with the bare model (or its
   EMA copy) in eval mode; the result is broadcast to every rank.
 
@@ -20,23 +22,24 @@ early-stopping state, per-rank RNG states and the config).
 from __future__ import annotations
 
 import copy
-import csv
+import json
 import math
-import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Literal, Mapping, Protocol, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from galaxygen.config import require
+from galaxygen.config import require, to_dict
+from galaxygen.errors import ConfigError
 from galaxygen.io import write_json
 from galaxygen.training import distributed as D
-from galaxygen.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from galaxygen.training.data import StreamSampler
-from galaxygen.progress import progress
+from galaxygen.training.checkpoint import (BEST, DONE, LAST, load_checkpoint, rng_state, save_checkpoint,
+                                           set_rng_state)
+from galaxygen.training.crops import StreamSampler
+from galaxygen.training.logs import StepLosses, TrainLog
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ class TrainTask(Protocol):
     train_dataset: Dataset
 
     def training_loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]
-                      ) -> tuple[torch.Tensor, dict[str, float]]: ...
+                      ) -> tuple[torch.Tensor, Mapping[str, torch.Tensor | float]]: ...
 
     def validate(self, model: torch.nn.Module) -> dict[str, float]: ...
 
@@ -126,34 +129,6 @@ def _to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, (list, tuple)):
         return type(batch)(_to_device(v, device) for v in batch)
     return batch
-
-
-class _CsvLog:
-    """Append-only CSV with a fixed header; on resume, rows past the resumed step are dropped."""
-
-    def __init__(self, path: Path, resume_step: int | None):
-        self.path, self.fields = path, None
-        if path.exists():
-            with path.open(newline="") as f:
-                rows = list(csv.DictReader(f))
-            if rows:
-                self.fields = list(rows[0].keys())
-            keep = [r for r in rows if resume_step is not None and int(r["step"]) <= resume_step]
-            with path.open("w", newline="") as f:
-                if self.fields:
-                    w = csv.DictWriter(f, self.fields)
-                    w.writeheader()
-                    w.writerows(keep)
-
-    def write(self, row: Mapping[str, Any]) -> None:
-        new = self.fields is None
-        if new:
-            self.fields = list(row.keys())
-        with self.path.open("a", newline="") as f:
-            w = csv.DictWriter(f, self.fields, extrasaction="ignore")
-            if new:
-                w.writeheader()
-            w.writerow(row)
 
 
 class Trainer:
@@ -198,10 +173,10 @@ class Trainer:
         self.val_history: list[dict[str, float]] = []
         self.done = False
         self._best_state: dict[str, Any] | None = None  # in memory: multi-node runs need no shared disk
-        last = self.work_dir / "checkpoints" / "last.pt"
+        last = self.work_dir / LAST
         if resume and last.is_file():
             self._load(load_checkpoint(last, map_location=self.device))
-            self.done = (self.work_dir / "done.json").is_file()
+            self.done = (self.work_dir / DONE).is_file()
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -214,7 +189,7 @@ class Trainer:
                 "ema": self.ema.state_dict() if self.ema is not None else None, "step": self.step,
                 "best_value": self.best_value, "best_step": self.best_step, "bad_evals": self.bad_evals,
                 "stopped_early": self.stopped_early, "rng": rngs, "world_size": self.dist.world_size,
-                "config": self.config, "train_config": _plain(self.cfg)}
+                "config": self.config, "train_config": to_dict(self.cfg)}
 
     def _load(self, ck: Mapping[str, Any]) -> None:
         self.model.load_state_dict(ck["model"])
@@ -229,10 +204,11 @@ class Trainer:
         rngs = ck["rng"]
         set_rng_state(rngs[self.dist.rank] if len(rngs) == self.dist.world_size else rngs[0])
 
-    def _save(self, path: Path) -> None:
+    def _save(self, name: str) -> None:
+        """Checkpoint `name` (LAST or BEST) of the phase folder."""
         state = self.state_dict()  # collective under DDP: every rank takes part
         if self.dist.is_main:
-            save_checkpoint(path, state)
+            save_checkpoint(self.work_dir / name, state)
 
     # ------------------------------------------------------------------ evaluation
     def eval_model(self) -> torch.nn.Module:
@@ -263,100 +239,88 @@ class Trainer:
         `callbacks` are called after every step (after logging, validation and checkpointing).
         At the end the model holds the best weights (early-stopping metric) or the last ones.
         """
-        cfg, main = self.cfg, self.dist.is_main
-        ckpt_dir = self.work_dir / "checkpoints"
-        if main:
-            ckpt_dir.mkdir(parents=True, exist_ok=True)
         if self.done:
-            import json
             self._finish(write=False)
-            return json.loads((self.work_dir / "done.json").read_text())
-        train_log = _CsvLog(self.work_dir / "train_log.csv", self.step) if main else None
-        val_log = _CsvLog(self.work_dir / "val_log.csv", self.step) if main else None
-        tb = _tensorboard(self.work_dir / "tensorboard") if main else None
+            return json.loads((self.work_dir / DONE).read_text())
+        cfg, losses, saved = self.cfg, StepLosses(self.device), self.step
+        with TrainLog(self.work_dir, self.name, self.step, cfg.steps, self.dist.is_main) as log:
+            self.model.train()
+            for batch in self._batches():
+                self._train_step(batch, losses)
+                if self._due(cfg.log_every):
+                    self._log(losses, log)
+                log.advance()
+                if self._due(cfg.eval_every):
+                    self._evaluate(log)
+                if self._due(cfg.checkpoint_every) or self.stopped_early:
+                    self._save(LAST)
+                    saved = self.step
+                for cb in callbacks:
+                    cb(self)
+                if self.stopped_early:
+                    break
+            self.history += losses.reduce(self.step)[0]  # the steps since the last log row (early stop)
+            if self.step != saved:
+                self._save(LAST)
+        return self._finish(write=True)
+
+    def _due(self, every: int) -> bool:
+        """Whether the step just taken is a multiple of `every` or the last one."""
+        return self.step % every == 0 or self.step == self.cfg.steps
+
+    def _batches(self) -> Iterable[Any]:
+        """The batches of the remaining steps (global step s: samples [s B, (s+1) B), this rank's share)."""
+        cfg = self.cfg
         sampler = StreamSampler(cfg.batch_size, self.dist.rank, self.dist.world_size, self.step, cfg.steps)
         loader = DataLoader(self.task.train_dataset, batch_size=sampler.b, sampler=sampler,
                             num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda", drop_last=True)
-        bar = progress(total=cfg.steps, desc=self.name, unit="step") if main else None
-        if bar is not None and self.step:
-            bar.update(self.step)
-        window: list[torch.Tensor] = []
-        t0, last_saved = time.perf_counter(), self.step
-        self.model.train()
-        for batch in loader if self.step < cfg.steps else ():
-            batch = _to_device(batch, self.device)
-            ctx = torch.autocast("cuda", dtype=self.amp_dtype) if self.use_amp else nullcontext()
-            with ctx:
-                loss, metrics = self.task.training_loss(self.wrapped, batch)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            if cfg.grad_clip is not None:
-                self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
-            if self.ema is not None:
-                with torch.no_grad():
-                    for pe, pm in zip(self.ema.parameters(), self.model.parameters()):
-                        pe.lerp_(pm.detach(), 1 - cfg.ema_decay)
-                    for be, bm in zip(self.ema.buffers(), self.model.buffers()):
-                        be.copy_(bm)
-            self.step += 1
-            keys = sorted(metrics)
-            vals = torch.tensor([float(loss.detach())] + [float(metrics[k]) for k in keys], dtype=torch.float64,
-                                device=self.device if self.dist.distributed and self.device.type == "cuda" else "cpu")
-            vals = D.all_reduce_mean(vals).cpu()
-            row = {"step": self.step, "loss": float(vals[0]), **{k: float(v) for k, v in zip(keys, vals[1:])}}
-            self.history.append(row)
-            window.append(vals)
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                mean = torch.stack(window).mean(0)
-                elapsed = time.perf_counter() - t0
-                out = {"step": self.step, "lr": self.scheduler.get_last_lr()[0], "loss": float(mean[0]),
-                       **{k: float(v) for k, v in zip(keys, mean[1:])},
-                       "samples_per_s": len(window) * cfg.batch_size / max(elapsed, 1e-9)}
-                window, t0 = [], time.perf_counter()
-                if main:
-                    train_log.write(out)
-                    if tb is not None:
-                        for k, v in out.items():
-                            if k != "step":
-                                tb.add_scalar(f"{self.name}/train/{k}", v, self.step)
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in out.items() if k not in ("step", "lr")}, refresh=False)
-            if bar is not None:
-                bar.update(1)
-            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
-                self._evaluate(val_log, tb, ckpt_dir)
-            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps or self.stopped_early:
-                self._save(ckpt_dir / "last.pt")
-                last_saved = self.step
-            for cb in callbacks:
-                cb(self)
-            if self.stopped_early:
-                break
-        if self.step != last_saved:
-            self._save(ckpt_dir / "last.pt")
-        if bar is not None:
-            bar.close()
-        if tb is not None:
-            tb.close()
-        return self._finish(write=True)
+        return loader if self.step < cfg.steps else ()
 
-    def _evaluate(self, val_log, tb, ckpt_dir: Path) -> None:
+    def _train_step(self, batch: Any, losses: StepLosses) -> None:
+        """One optimiser step on `batch`: forward (autocast; loss and metrics into `losses`), backward,
+        clipping, update, LR, EMA."""
+        cfg = self.cfg
+        with torch.autocast("cuda", dtype=self.amp_dtype) if self.use_amp else nullcontext():
+            loss, metrics = self.task.training_loss(self.wrapped, _to_device(batch, self.device))
+        losses.add(loss, metrics)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if cfg.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self._update_ema()
+        self.step += 1
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """EMA weights <- decay · EMA + (1 − decay) · weights; buffers (BatchNorm statistics) copied."""
+        if self.ema is None:
+            return
+        for pe, pm in zip(self.ema.parameters(), self.model.parameters()):
+            pe.lerp_(pm.detach(), 1 - self.cfg.ema_decay)
+        for be, bm in zip(self.ema.buffers(), self.model.buffers()):
+            be.copy_(bm)
+
+    def _log(self, losses: StepLosses, log: TrainLog) -> None:
+        """Reduce the steps since the last row (one sync, one all-reduce) into history and a log row."""
+        rows, mean, seconds = losses.reduce(self.step)
+        self.history += rows
+        log.train_row({"step": self.step, "lr": self.scheduler.get_last_lr()[0], **mean,
+                       "samples_per_s": len(rows) * self.cfg.batch_size / max(seconds, 1e-9)})
+
+    def _evaluate(self, log: TrainLog) -> None:
+        """Validate, log, keep the best weights (early-stopping metric) and count bad evaluations."""
         metrics = self._validate()
         row = {"step": self.step, **metrics}
         self.val_history.append(row)
-        if self.dist.is_main:
-            val_log.write(row)
-            if tb is not None:
-                for k, v in metrics.items():
-                    tb.add_scalar(f"{self.name}/val/{k}", v, self.step)
+        log.val_row(row)
         es = self.cfg.early_stopping
         if es.metric is None:
             return
         if es.metric not in metrics:
-            from galaxygen.errors import ConfigError
             raise ConfigError(f"early_stopping.metric: {es.metric!r} is not a validation metric; "
                               f"available: {sorted(metrics)}")
         value = metrics[es.metric]
@@ -364,14 +328,14 @@ class Trainer:
             self.best_value, self.best_step, self.bad_evals = value, self.step, 0
             self._best_state = {"model": copy.deepcopy(self.model.state_dict()),
                                 "ema": copy.deepcopy(self.ema.state_dict()) if self.ema is not None else None}
-            self._save(ckpt_dir / "best.pt")
+            self._save(BEST)
         else:
             self.bad_evals += 1
             if es.patience and self.bad_evals >= es.patience:
                 self.stopped_early = True
 
     def _finish(self, write: bool) -> dict[str, Any]:
-        best = self.work_dir / "checkpoints" / "best.pt"
+        best = self.work_dir / BEST
         if self.cfg.early_stopping.metric is not None and (self._best_state is not None or best.is_file()):
             D.barrier()
             ck = self._best_state or load_checkpoint(best, map_location=self.device)
@@ -384,21 +348,8 @@ class Trainer:
                    "final_loss": self.history[-1]["loss"] if self.history else None,
                    "last_validation": self.val_history[-1] if self.val_history else None}
         if write and self.dist.is_main:
-            write_json(self.work_dir / "done.json", summary, overwrite=True)
+            write_json(self.work_dir / DONE, summary, overwrite=True)
         self.done = True
         D.barrier()
         return summary
 
-
-def _plain(cfg: Any) -> Any:
-    from galaxygen.config import to_dict
-    return to_dict(cfg)
-
-
-def _tensorboard(path: Path):
-    """A TensorBoard SummaryWriter when the tensorboard package is installed, else None."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except Exception:  # noqa: BLE001 - optional dependency
-        return None
-    return SummaryWriter(str(path))

@@ -38,6 +38,7 @@ from scipy.special import erf
 
 from galaxygen.errors import GalaxygenError
 from galaxygen.models.hod.occupation import make_model, model_class
+from galaxygen.models.hod.uncertainty import add_derived, at_bounds, covariance_from_hessian, derivative, hessian
 
 EPS = 1e-3  # background occupation rate of the likelihood
 ALPHA_BOUNDS = (1e-3, 4.0)
@@ -72,19 +73,6 @@ class LikelihoodFit:
             out.append(f"HOD fit ({self.model}): no finite error for {', '.join(loose)} (the likelihood is flat "
                        f"in some direction: these parameters are not constrained by the data)")
         return out
-
-
-BOUND_TOL = 1e-3  # a parameter within this fraction of its range from an edge is "at the bound"
-
-
-def at_bounds(params: dict[str, float], bounds: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
-    """The parameters within BOUND_TOL × (high − low) of an edge of their range, with the range."""
-    out = {}
-    for name, (lo, hi) in bounds.items():
-        v, tol = params.get(name), BOUND_TOL * (hi - lo)
-        if v is not None and (abs(v - lo) <= tol or abs(v - hi) <= tol):
-            out[name] = (float(lo), float(hi))
-    return out
 
 
 def _check(mass: np.ndarray, n_gal: np.ndarray, n_target: float) -> tuple[np.ndarray, np.ndarray]:
@@ -313,73 +301,6 @@ class _Zheng07:
         return float(cen + sat)
 
 
-def _hessian(f, x: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Central finite-difference Hessian of scalar f at x with steps h."""
-    n = len(x)
-    hess = np.zeros((n, n))
-    f0 = f(x)
-    for i in range(n):
-        for j in range(i, n):
-            if i == j:
-                e = np.zeros(n)
-                e[i] = h[i]
-                hess[i, i] = (f(x + e) - 2 * f0 + f(x - e)) / h[i] ** 2
-            else:
-                ei, ej = np.zeros(n), np.zeros(n)
-                ei[i], ej[j] = h[i], h[j]
-                hess[i, j] = hess[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
-                                           + f(x - ei - ej)) / (4 * h[i] * h[j])
-    return hess
-
-
-def covariance_from_hessian(hess: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Inverse of the Hessian of −ln L; (cov, singular). Directions the data do not constrain
-    (non-positive or non-finite curvature) give infinite variance to the parameters in them."""
-    n = len(hess)
-    if not np.all(np.isfinite(hess)):
-        return np.full((n, n), np.inf), True
-    lam, vec = np.linalg.eigh(0.5 * (hess + hess.T))
-    good = lam > 1e-10 * max(abs(lam).max(), 1e-300)
-    cov = (vec[:, good] / lam[good]) @ vec[:, good].T
-    if good.all():
-        return cov, False
-    flat = (np.abs(vec[:, ~good]) > 0.1).any(axis=1)
-    cov[flat, :] = cov[:, flat] = np.nan
-    cov[flat, flat] = np.inf
-    return cov, True
-
-
-def add_derived(cov_free: np.ndarray, jac: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """Covariance of (derived, free...) from that of the free parameters and the derived one's
-    gradient `jac` (delta method); a flat direction the derived parameter does not depend on
-    (|jac| × step below 1e-6) leaves it finite."""
-    n = len(jac)
-    flat = ~np.isfinite(np.diag(cov_free))
-    finite = np.where(np.isfinite(cov_free), cov_free, 0.0)
-    out = np.zeros((n + 1, n + 1))
-    out[1:, 1:] = cov_free
-    out[0, 1:] = out[1:, 0] = jac @ finite
-    out[0, 0] = jac @ finite @ jac
-    if (flat & (np.abs(jac) * step > 1e-6)).any():
-        out[0, 0] = np.inf
-        out[0, 1:] = out[1:, 0] = np.nan
-    return out
-
-
-def _difference(f, x: np.ndarray, step: np.ndarray, h: float) -> float:
-    """df/dx along `step` (length h): central, or one-sided where f is undefined (None) on one side
-    (the edge of the feasible region); NaN when undefined on both."""
-    hi, lo = f(x + step), f(x - step)
-    if hi is not None and lo is not None:
-        return (hi - lo) / (2 * h)
-    mid = f(x)
-    if hi is not None:
-        return (hi - mid) / h
-    if lo is not None:
-        return (mid - lo) / h
-    return float("nan")
-
-
 def _fit_zheng07(mass, n_gal, n_target: float) -> LikelihoodFit:
     z = _Zheng07(mass, n_gal, n_target)
     try:  # start from the central-satellite fit (its σ → 0, M0 → 0 limit)
@@ -416,12 +337,12 @@ def _fit_zheng07(mass, n_gal, n_target: float) -> LikelihoodFit:
     h[1] = min(h[1], phi[1] / 2.1)   # keep α >= 0 and σ > 0 inside the stencil
     h[2] = min(h[2], phi[2] / 2.1)
     for _ in range(4):  # near the edge of the feasible region (density out of reach), shrink
-        hess = _hessian(lambda p: -z.loglike(p, bounded=False), phi, h)
+        hess = hessian(lambda p: -z.loglike(p, bounded=False), phi, h)
         if np.all(np.isfinite(hess)):
             break
         h = h / 4
     cov_phi, singular = covariance_from_hessian(hess)
-    jac = np.array([_difference(z.log10_m_min, phi, e, e[i]) for i, e in enumerate(np.diag(h))])
+    jac = np.array([derivative(z.log10_m_min, phi, e, e[i]) for i, e in enumerate(np.diag(h))])
     names = ("log10_m_min",) + _Zheng07.free
     cov = add_derived(cov_phi, jac, h)
     params = {"log10_m_min": z.log10_m_min(phi), **dict(zip(_Zheng07.free, map(float, phi)))}

@@ -22,9 +22,10 @@ import numpy as np
 from scipy.optimize import minimize
 
 from galaxygen.errors import GalaxygenError
-from galaxygen.models.hod.fit import (ALPHA_BOUNDS, LikelihoodFit, _hessian, _Zheng07, add_derived,
-                               covariance_from_hessian)
+from galaxygen.models.hod.fit import ALPHA_BOUNDS, LikelihoodFit, _Zheng07
 from galaxygen.models.hod.occupation import make_model
+from galaxygen.models.hod.uncertainty import add_derived, covariance_from_hessian, hessian
+from galaxygen.stats.power import power_spectrum
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,6 @@ def ngp_voxel(pos: np.ndarray, grid: int, box_size: float) -> np.ndarray:
 def pk_data(galaxies: np.ndarray, halo_pos, halo_mass, box_size: float, k_max: float,
             where: str) -> PkData:
     """Truth P(k) of a galaxy count grid at k ≤ k_max, with the halos it will be modelled by."""
-    from galaxygen.stats.power import power_spectrum
-
     grid = galaxies.shape[0]
     n = reduced_grid(grid, box_size, k_max)
     field = _block_sum(np.asarray(galaxies, dtype=np.float64), grid // n).astype(np.float32)
@@ -90,8 +89,6 @@ def pk_data(galaxies: np.ndarray, halo_pos, halo_mass, box_size: float, k_max: f
 
 def model_power(model, d: PkData) -> np.ndarray:
     """Large-scale P_g(k) [(Mpc/h)^3] of the HOD `model` in box `d` (see module doc), at d.k."""
-    from galaxygen.stats.power import power_spectrum
-
     w = model.mean_occupation(d.mass)
     tot = w.sum()
     if not tot > 0:
@@ -163,7 +160,7 @@ def fit_power(model_name: str, data: list[PkData], n_target: float, start: Likel
     for i, k in enumerate(names_free):
         if k in ("alpha", "sigma_log_m"):
             h[i] = min(h[i], phi[i] / 2.1)
-    hess = _hessian(lambda p: 0.5 * chi2(p, bounded=False), phi, h)
+    hess = hessian(lambda p: 0.5 * chi2(p, bounded=False), phi, h)
     cov_free, singular = covariance_from_hessian(hess)
     params = _full_params(model_name, phi, mass, n_target, zheng)
     names = tuple(start.names)

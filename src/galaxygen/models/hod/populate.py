@@ -14,11 +14,12 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.special import lambertw
 
-from galaxygen.box import Box, prediction_box
+from galaxygen.box import Box
+from galaxygen.constants import RHO_CRIT
 from galaxygen.errors import BoxFormatError
+from galaxygen.mesh import paint
 from galaxygen.models.hod.occupation import HODModel
-
-RHO_CRIT0 = 2.775366e11  # critical density today [(Msun/h) / (Mpc/h)^3]
+from galaxygen.prediction import prediction_box
 
 
 def r200c(mass, redshift: float = 0.0, omega_m: float = 0.3) -> np.ndarray:
@@ -28,7 +29,7 @@ def r200c(mass, redshift: float = 0.0, omega_m: float = 0.3) -> np.ndarray:
     returned as comoving r = (1+z) r_phys. `mass` in Msun/h, shape (n,).
     """
     ez2 = omega_m * (1.0 + redshift) ** 3 + 1.0 - omega_m
-    r_phys = (3.0 * np.asarray(mass, dtype=np.float64) / (4.0 * np.pi * 200.0 * RHO_CRIT0 * ez2)) ** (1 / 3)
+    r_phys = (3.0 * np.asarray(mass, dtype=np.float64) / (4.0 * np.pi * 200.0 * RHO_CRIT * ez2)) ** (1 / 3)
     return r_phys * (1.0 + redshift)
 
 
@@ -157,8 +158,6 @@ def populate(model: HODModel, halos: Mapping[str, np.ndarray], box_size: float,
 
 def paint_counts(pos: np.ndarray, grid: int, box_size: float) -> np.ndarray:
     """Galaxies per voxel (NGP), float32 (grid, grid, grid), via `galaxygen.mesh.paint`."""
-    from galaxygen.mesh import paint
-
     field = paint(np.asarray(pos, dtype=np.float32).reshape(-1, 3), grid, box_size, scheme="ngp")
     field = field.detach().cpu().numpy() if hasattr(field, "detach") else np.asarray(field)
     return np.asarray(field, dtype=np.float32)
@@ -167,7 +166,7 @@ def paint_counts(pos: np.ndarray, grid: int, box_size: float) -> np.ndarray:
 def populate_box(box: Box, hod: HODModel, rng: np.random.Generator, **provenance: Any) -> Box:
     """The prediction box made from `box` by one HOD realisation in its halos (catalogue + NGP counts).
 
-    `provenance`: the keywords of `galaxygen.box.prediction_box` (model, trained_on, seed, ...).
+    `provenance`: the keywords of `galaxygen.prediction.prediction_box` (model, trained_on, seed, ...).
     The DM velocity grid is not copied (predictions carry the input ``fields/dm`` only).
     """
     where = f"box {box.name!r}"

@@ -1,6 +1,6 @@
 """Box-level HOD work: fit on training box files → hod.json; populate box files → prediction boxes.
 
-hod.json (written atomically) holds: ``format`` = "galaxygen.models.hod", ``version`` = 1, ``model``,
+hod.json (written atomically) holds: ``format`` = "galaxygen.hod", ``version`` = 1, ``model``,
 ``method``, ``params`` (log10 masses [Msun/h], α, σ_logM), ``errors`` (1σ), ``covariance``
 (``names`` + ``matrix``), ``number_density`` (the target n̄ [(h/Mpc)^3]),
 ``expected_number_density`` (the fitted model's ⟨n⟩ on the training halos), ``trained_on`` (the
@@ -12,6 +12,7 @@ every prediction box populated with the fit).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import zlib
@@ -22,19 +23,20 @@ from typing import Any, Sequence
 import numpy as np
 
 from galaxygen import __version__
-from galaxygen.box import Box, list_boxes, read_box, write_box
-from galaxygen.errors import BoxFormatError, ConfigError, GalaxygenError
+from galaxygen.box import Box, list_boxes, read_box, read_header, write_box
+from galaxygen.errors import ConfigError, GalaxygenError
+from galaxygen.io import write_json
 from galaxygen.models.hod.fit import fit_occupation
+from galaxygen.models.hod.fit_pk import fit_power, pk_data
 from galaxygen.models.hod.matching import box_occupation
 from galaxygen.models.hod.occupation import HODModel, make_model, model_class
 from galaxygen.models.hod.populate import populate_box, require_halos
-from galaxygen.io import write_json
 from galaxygen.outputs import check_file, record, staged_folder
 from galaxygen.progress import progress
 
 log = logging.getLogger(__name__)
 
-FORMAT = "galaxygen.models.hod"
+FORMAT = "galaxygen.hod"
 VERSION = 1
 METHODS = ("likelihood", "pk")
 
@@ -82,8 +84,6 @@ def write_fit(path: str | os.PathLike, fit: HODFit, *, overwrite: bool = False) 
 
 def read_fit(path: str | os.PathLike) -> HODFit:
     """Read and check a hod.json written by `write_fit`."""
-    import json
-
     path = Path(path)
     if not path.is_file():
         raise GalaxygenError(f"{path}: no such HOD fit file")
@@ -145,8 +145,6 @@ def fit_boxes(paths: Sequence[str | os.PathLike], model: str, *, method: str = "
     res = fit_occupation(model, mass, n_gal, n_target)
     details: dict[str, Any] = {"log_likelihood": res.log_likelihood, **res.extra}
     if method == "pk":
-        from galaxygen.models.hod.fit_pk import fit_power, pk_data
-
         data = [pk_data(b.galaxies, b.halos["pos"], b.halos["mass"], b.box_size, k_max, str(p))
                 for p, b in boxes]
         start = res
@@ -182,20 +180,11 @@ def box_rng(seed: int, name: str, realisation: int) -> np.random.Generator:
 
 
 def _peek_name(path: Path) -> str:
-    """A box file's name, after checking (cheaply) that it has the halo columns the HOD needs."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            name = f.attrs.get("name")
-            name = name.decode() if isinstance(name, bytes) else name
-            halos = {c: None for c in f["catalogs/halos"]} if "catalogs/halos" in f else None
-    except OSError as exc:
-        raise BoxFormatError(f"{path}: not a readable HDF5 file ({exc})") from exc
-    if not isinstance(name, str) or not name:
-        raise BoxFormatError(f"{path}: attribute 'name': missing")
-    require_halos(halos, str(path))
-    return name
+    """A box file's name, after checking (cheaply: its header) that it has the halo columns the HOD needs."""
+    header = read_header(path)
+    columns = header.catalogs.get("halos")
+    require_halos(None if columns is None else dict.fromkeys(columns), str(path))
+    return header.name
 
 
 def output_names(name: str, realisations: int) -> list[str]:
@@ -212,7 +201,7 @@ def populate_boxes(fit_path: str | os.PathLike, paths: Sequence[str | os.PathLik
 
     Each output keeps the input's name, suite, ``fields/dm``, params and halos; its
     ``fields/galaxies`` holds the HOD galaxies (NGP counts) and ``catalogs/galaxies`` their
-    catalogue; meta: what it was made from (`galaxygen.box.PREDICTION_META`), the fit's warnings,
+    catalogue; meta: what it was made from (`galaxygen.prediction.PREDICTION_META`), the fit's warnings,
     and ``fit`` (the hod.json path). `out_dir` is one output, written whole (a temporary folder
     renamed into place at the end); an existing non-empty `out_dir` is replaced only with
     `overwrite` and only if `galaxygen hod populate` wrote it (see :mod:`galaxygen.outputs`).

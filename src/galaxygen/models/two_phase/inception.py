@@ -21,6 +21,8 @@ class Inception(nn.Module):
     with no activation. Input and output (B, C, n, n, n), any n.
     """
 
+    config_keys = ("width", "depth", "norm", "activation")  # the ModelConfig fields it takes
+
     def __init__(self, in_channels: int, out_channels: int, *, width: int = 32, depth: int = 4,
                  norm: str = "batch", activation: str = "relu"):
         super().__init__()

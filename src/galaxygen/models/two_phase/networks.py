@@ -1,4 +1,8 @@
-"""The one registry of networks: name -> class, all ``(in_channels, out_channels, *, width, depth, ...)``."""
+"""The two-phase networks: their registry (name -> class), their config, and how one is built.
+
+Every network is ``cls(in_channels, out_channels, **options)`` where its ``config_keys`` name the
+:class:`ModelConfig` fields it takes, so :func:`build_network` needs no case per network.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,13 @@ from typing import Literal
 from torch import nn
 
 from galaxygen.config import require
-from galaxygen.errors import ConfigError
 from galaxygen.models.two_phase.blocks import ACTIVATIONS, NORMS
 from galaxygen.models.two_phase.inception import Inception
 from galaxygen.models.two_phase.r2unet import R2UNet
-from galaxygen.training.receptive import exact_halo
 from galaxygen.models.two_phase.unet import UNet
+from galaxygen.training.receptive import exact_halo
 
-MODELS: dict[str, type[nn.Module]] = {"inception": Inception, "r2unet": R2UNet, "unet": UNet}
-
-
-def register_model(name: str, cls: type[nn.Module]) -> None:
-    """Add a network class to the registry (other packages' networks, e.g. the diffusion U-Net)."""
-    MODELS[name] = cls
+NETWORKS: dict[str, type[nn.Module]] = {"inception": Inception, "r2unet": R2UNet, "unet": UNet}
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,7 @@ class ModelConfig:
     max_width: int | None = None
 
     def __post_init__(self) -> None:
-        require(self.name in MODELS, f"model.name: {self.name!r} is not one of {sorted(MODELS)}")
+        require(self.name in NETWORKS, f"model.name: {self.name!r} is not one of {sorted(NETWORKS)}")
         require(self.width >= 1, f"model.width: expected >= 1, got {self.width}")
         require(self.depth >= 0, f"model.depth: expected >= 0, got {self.depth}")
         require(self.t >= 1, f"model.t: expected >= 1, got {self.t}")
@@ -46,16 +44,11 @@ class ModelConfig:
         require(self.activation in ACTIVATIONS, f"model.activation: expected one of {sorted(ACTIVATIONS)}")
 
 
-def build_model(cfg: ModelConfig, in_channels: int, out_channels: int) -> nn.Module:
-    """Instantiate the configured network. Every model has ``align`` and ``receptive_radius``."""
-    if cfg.name not in MODELS:
-        raise ConfigError(f"model.name: {cfg.name!r} is not one of {sorted(MODELS)}")
-    kw = dict(width=cfg.width, depth=cfg.depth, norm=cfg.norm, activation=cfg.activation)
-    if cfg.name == "r2unet":
-        kw.update(t=cfg.t, max_width=cfg.max_width)
-    elif cfg.name == "unet":
-        kw.update(max_width=cfg.max_width)
-    return MODELS[cfg.name](in_channels, out_channels, **kw)
+def build_network(cfg: ModelConfig, in_channels: int, out_channels: int) -> nn.Module:
+    """The configured network (fresh weights from torch's global generator); every network has
+    ``align`` and ``receptive_radius``."""
+    cls = NETWORKS[cfg.name]
+    return cls(in_channels, out_channels, **{k: getattr(cfg, k) for k in cls.config_keys})
 
 
 def halo_for(model: nn.Module, requested: int | None = None) -> int:

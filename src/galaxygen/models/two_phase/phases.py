@@ -18,10 +18,11 @@ import torch
 from galaxygen.config import require
 from galaxygen.errors import ConfigError
 from galaxygen.stats.classification import voxel_metrics
-from galaxygen.training.data import BoxData, CropDataset, DataConfig
-from galaxygen.training.tiling import predict_tiled
 from galaxygen.models.two_phase.losses import LossConfig, make_loss, rate_from_output
 from galaxygen.models.two_phase.networks import ModelConfig, halo_for
+from galaxygen.training.crops import CropDataset
+from galaxygen.training.data import BoxData, DataConfig
+from galaxygen.training.tiling import predict_tiled
 from galaxygen.training.trainer import EarlyStopping, TrainConfig
 
 PHASES = ("classifier", "regressor")
@@ -68,7 +69,7 @@ class InferConfig:
 class TwoPhaseConfig:
     """The whole `task: two_phase` config (configs/two-phase-*.yaml).
 
-    counts : how the regressor's expected counts become galaxies (`combine`); the default 'total'
+    counts : how the regressor's expected counts become galaxies (`galaxy_counts`); the default 'total'
         keeps the box's expected number of galaxies, which needs calibrated rates: the default
         regressor loss 'poisson' (an up-weighted MSE inflates them).
     """
@@ -153,7 +154,7 @@ def threshold_for_recall(scores: np.ndarray, occupied: np.ndarray, target_recall
 COUNTS = ("round", "total", "poisson")
 
 
-def combine(prob: np.ndarray | None, rate: np.ndarray | None, threshold: float | None, *,
+def galaxy_counts(prob: np.ndarray | None, rate: np.ndarray | None, threshold: float | None, *,
             counts: str = "round", rng: np.random.Generator | None = None) -> np.ndarray:
     """Galaxies per voxel: mask (prob >= threshold) × counts from the expected counts `rate`.
 
@@ -173,14 +174,14 @@ def combine(prob: np.ndarray | None, rate: np.ndarray | None, threshold: float |
         raise ConfigError(f"counts: expected one of {COUNTS}, got {counts!r}")
     if rate is None:
         if prob is None:
-            raise ConfigError("combine: need a classifier probability or a regressor rate")
+            raise ConfigError("galaxy_counts: need a classifier probability or a regressor rate")
         return (prob >= threshold).astype(np.float32)
     rate = np.clip(rate, 0.0, None)
     if prob is not None:
         rate = rate * (prob >= threshold)
     if counts == "poisson":
         if rng is None:
-            raise ConfigError("combine: Poisson counts need a random generator (seed)")
+            raise ConfigError("galaxy_counts: Poisson counts need a random generator (seed)")
         return rng.poisson(rate).astype(np.float32)
     if counts == "round":
         return np.rint(rate).astype(np.float32)
@@ -204,15 +205,11 @@ def largest_remainder(rate: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- phase tasks
 
-def _model_fn(model: torch.nn.Module):
-    return lambda x: model(x)
-
-
 def infer_box(model: torch.nn.Module, b: BoxData, cfg: InferConfig, device: torch.device) -> torch.Tensor:
     """Raw network output (C_out, N, N, N) on the CPU for a whole box, by tiles."""
     align = int(getattr(model, "align", 1))
     tile = min(b.grid, -(-cfg.tile // align) * align)
-    return predict_tiled(_model_fn(model), b.inputs, tile=tile, halo=halo_for(model, cfg.halo), batch=cfg.batch,
+    return predict_tiled(model, b.inputs, tile=tile, halo=halo_for(model, cfg.halo), batch=cfg.batch,
                          align=align, device=device)
 
 
@@ -238,7 +235,7 @@ class ClassifierTask:
         with torch.no_grad():
             pred, occ = logits > 0, y > 0
             tp = (pred & occ).sum().float()
-            metrics = {"recall": float(tp / occ.sum().clamp_min(1)), "precision": float(tp / pred.sum().clamp_min(1))}
+            metrics = {"recall": tp / occ.sum().clamp_min(1), "precision": tp / pred.sum().clamp_min(1)}
         return loss, metrics
 
     def probabilities(self, model, b: BoxData) -> np.ndarray:
@@ -286,7 +283,7 @@ class RegressorTask:
         loss = self.loss(out, batch["target"], keep)
         with torch.no_grad():
             rate = rate_from_output(out, self.loss_cfg)
-            metrics = {"mean_rate": float(rate.mean()), "mean_count": float(batch["target"].mean())}
+            metrics = {"mean_rate": rate.mean(), "mean_count": batch["target"].mean()}
         return loss, metrics
 
     def validate(self, model) -> dict[str, float]:
@@ -302,7 +299,8 @@ class RegressorTask:
             rate = rate_from_output(out, self.loss_cfg).numpy()
             prob = b.extras["prob"].numpy() if "prob" in b.extras else None
             # the run's counts rule (Poisson draws would make the metrics random: rounded instead)
-            pred = combine(prob, rate, self.threshold, counts="round" if self.cfg.counts == "poisson" else self.cfg.counts)
+            counts = "round" if self.cfg.counts == "poisson" else self.cfg.counts
+            pred = galaxy_counts(prob, rate, self.threshold, counts=counts)
             preds.append(pred[m.numpy()])
             truths.append(b.target.numpy()[m.numpy()])
         p, t = np.concatenate(preds), np.concatenate(truths)

@@ -2,7 +2,7 @@
 
 Every block (encoder, bottleneck, decoder) is a :class:`~galaxygen.models.two_phase.blocks.RRCNNBlock` whose
 two recurrent layers each apply their shared convolution t+1 times: the recurrence count t is
-honoured by every block (SCIENCE.md, "Known pitfalls").
+honoured by every block, not only by some of them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from galaxygen.models.two_phase.unet import UNet
 
 class R2UNet(UNet):
     """``R2UNet(in_channels, out_channels, *, width, depth, t, norm, activation)``; see UNet."""
+
+    config_keys = UNet.config_keys + ("t",)
 
     def __init__(self, in_channels: int, out_channels: int, *, width: int = 16, depth: int = 3, t: int = 2,
                  norm: str = "batch", activation: str = "relu", max_width: int | None = None):

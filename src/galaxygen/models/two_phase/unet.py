@@ -26,6 +26,8 @@ class UNet(nn.Module):
     ``align``.
     """
 
+    config_keys = ("width", "depth", "norm", "activation", "max_width")  # the ModelConfig fields it takes
+
     def __init__(self, in_channels: int, out_channels: int, *, width: int = 16, depth: int = 3,
                  norm: str = "batch", activation: str = "relu", max_width: int | None = None,
                  block: Callable[..., nn.Module] | None = None):

@@ -22,8 +22,9 @@ import torch
 
 from galaxygen.models.vdm.schedule import alpha_sigma
 from galaxygen.models.vdm.vdm import VDM
-from galaxygen.training.receptive import exact_halo
 from galaxygen.progress import progress
+from galaxygen.training.receptive import exact_halo
+from galaxygen.training.tiling import predict_tiled
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -97,8 +98,6 @@ def make_generators(seeds: Sequence[int], device: torch.device | str) -> list[to
 def _tiled_eps(model: VDM, cond: torch.Tensor, params: torch.Tensor | None, tile: int, halo: int,
                batch: int) -> EpsFn:
     """ε̂ for S whole boxes z (S, 1, N, N, N) by the shared tiled inference (periodic windows)."""
-    from galaxygen.training.tiling import predict_tiled
-
     def eps_fn(z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         s = z.shape[0]
         volume = torch.cat([z[:, 0], cond], dim=0)            # (S + Cc, N, N, N)

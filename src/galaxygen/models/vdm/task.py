@@ -1,15 +1,16 @@
 """`task: vdm`: train the variational diffusion model into a run directory; sample prediction boxes.
 
-Reuses the two-phase package's pieces (``galaxygen.training``): box splits, the DM input transform,
-periodic crops with the 48 cube symmetries, the generic Trainer (AdamW, LR schedule, clipping,
-AMP, EMA, checkpoints, exact resume, DDP under torchrun) and tiled inference.
+Uses the shared training machinery (``galaxygen.training``): the run directory's lifecycle, box
+splits, the DM input transform, periodic crops with the 48 cube symmetries, the generic Trainer
+(AdamW, LR schedule, clipping, AMP, EMA, checkpoints, exact resume, DDP under torchrun) and tiled
+inference.
 
 Run directory::
 
     config.json      resolved config (rebuilds everything)
     split.json       training / validation regions
-    inputs.json      geometry and content hashes of the split's boxes (learn.run_inputs)
-    transform.json   DM input transform (learn.data.Transform), galaxy count transform,
+    inputs.json      geometry and content hashes of the split's boxes (training.run_inputs)
+    transform.json   DM input transform (training.data.Transform), galaxy count transform,
                      conditioning-parameter standardisation, training suites
     vdm/             checkpoints/{last,best}.pt (model + EMA), train_log.csv, val_log.csv, done.json
     summary.json     what `galaxygen train` prints
@@ -21,7 +22,6 @@ the mean of the S sampled count fields (meta ``kind`` = "mean", ``realisation`` 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -29,23 +29,25 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
-from galaxygen.box import PARAM_NAMES, prediction_box, read_box, write_box
-from galaxygen.config import from_dict, require, to_dict
+from galaxygen.box import PARAM_NAMES, read_box, write_box
+from galaxygen.prediction import prediction_box
+from galaxygen.config import from_dict, require
+from galaxygen.device import resolve_device
+from galaxygen.errors import GalaxygenError
+from galaxygen.io import check_writable
 from galaxygen.models.vdm.sampler import sample_box
 from galaxygen.models.vdm.transform import CountTransform, ParamTransform, auto_param_names, fit_count_transform
-from galaxygen.models.vdm.vdm import VDM, VDMConfig
-from galaxygen.errors import GalaxygenError
-from galaxygen.io import check_writable, write_json
-from galaxygen.training import distributed as D
-from galaxygen.training.checkpoint import load_checkpoint, read_run_config, start_run
-from galaxygen.training.data import (CropDataset, DataConfig, Split, Transform, fit_transform, load_region,
-                                  region_mask, resume_split, split_boxes)
-from galaxygen.training.run_inputs import write_inputs
-from galaxygen.training.trainer import Trainer, TrainConfig
+from galaxygen.models.vdm.vdm import VDM, LossTerms, VDMConfig
 from galaxygen.progress import progress
+from galaxygen.training import distributed as D
+from galaxygen.training.crops import CropDataset
+from galaxygen.training.data import DataConfig, Split, Transform, fit_transform, load_region, region_mask
+from galaxygen.training.run import SPLIT, SUMMARY, TRANSFORM, RunDir, check_predict_options, with_options
+from galaxygen.training.run_inputs import INPUTS
+from galaxygen.training.trainer import Trainer, TrainConfig
 
 # what a VDM run writes into its directory besides config.json (recorded for --overwrite)
-RUN_ENTRIES = ("split.json", "inputs.json", "transform.json", "vdm", "summary.json")
+RUN_ENTRIES = (SPLIT, INPUTS, TRANSFORM, "vdm", SUMMARY)
 
 
 def _data_default() -> DataConfig:
@@ -62,7 +64,7 @@ class SampleConfig:
 
     steps : T (Ono et al. arXiv:2403.10648: 250). batch : 3-D samples / 2-D slices per network call.
     tile, halo : 3-D whole boxes by tiled inference [voxels] (tile null: the whole box at once, exact);
-        halo null: the U-Net's receptive radius (`UNet.receptive_radius`) rounded up to its
+        halo null: the U-Net's receptive radius (`DiffusionUNet.receptive_radius`) rounded up to its
         down-sampling factor; GroupNorm statistics are per window, so tiles only approximate the
         whole-box pass, and a window (tile + 2 halo) reaching the box side runs the whole box.
     mean : also write ``<name>_mean.h5`` (mean of the sampled counts).
@@ -148,18 +150,18 @@ class VDMTask:
             vds = CropDataset(val_boxes, replace(cfg.data, augment=False), seed=cfg.seed + 1)
             vds = SliceDataset(vds, cfg.slice_axis, cfg.seed + 1) if cfg.model.dim == 2 else vds
             self.val_items = [vds[i] for i in range(cfg.validation_crops)]
-    def terms(self, model, batch: dict[str, torch.Tensor], generator=None):
+
+    def terms(self, model, batch: dict[str, torch.Tensor], generator=None) -> dict[str, torch.Tensor]:
+        """The VLB terms per sample (B,) [bits/dim] of the (possibly DDP-wrapped) `model` on `batch`."""
         x = self.galaxies.forward(batch["target"]).to(batch["input"].device)
-        out = model(x, batch["input"], self.params.forward_batch(batch["params"]), generator=generator)
-        return out
+        return model(x, batch["input"], self.params.forward_batch(batch["params"]), generator=generator)
 
     def training_loss(self, model, batch):
         terms = self.terms(model, batch)
-        total = terms["diffusion"] + terms["prior"] + terms["recon"]
-        metrics = {f"bpd_{k}": float(v.detach().mean()) for k, v in terms.items()}
+        metrics = {f"bpd_{k}": v.detach().mean() for k, v in terms.items()}
         g0, g1 = D.unwrap(model).schedule.endpoints()
-        metrics.update(gamma_0=float(g0.detach()), gamma_1=float(g1.detach()))
-        return total.mean(), metrics
+        metrics.update(gamma_0=g0.detach(), gamma_1=g1.detach())
+        return LossTerms(**terms).total.mean(), metrics
 
     def validate(self, model) -> dict[str, float]:
         """VLB [bits/dim] on the fixed validation crops, with fixed times and noise."""
@@ -177,9 +179,11 @@ class VDMTask:
         return out
 
 
-def build_model(cfg: VDMTaskConfig, n_params: int, cond_channels: int, stats: dict | None = None) -> VDM:
-    torch.manual_seed(cfg.seed)
-    model = VDM(cfg.model, n_params=n_params, cond_channels=cond_channels)
+def build_vdm(cfg: VDMTaskConfig, fitted: dict[str, Any]) -> VDM:
+    """The configured VDM for the transforms `fitted` on the training boxes (transform.json):
+    conditioning parameters, DM channels, the galaxy statistics of the Gaussian baseline."""
+    model = VDM(cfg.model, n_params=len(fitted["params"]["names"]), cond_channels=len(fitted["dm"]["mean"]))
+    stats = fitted.get("galaxy_stats")
     if stats:
         model.set_data_stats(stats["mean"], max(stats["std"], 1e-3))
     return model
@@ -188,39 +192,22 @@ def build_model(cfg: VDMTaskConfig, n_params: int, cond_channels: int, stats: di
 def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resume: bool = False,
           overwrite: bool = False, device: str | None = None) -> dict[str, Any]:
     """Train the VDM on `boxes` (split by ``data``) into `run_dir`; see the module docstring."""
-    cfg = parse_config(config)
-    info, config = start_run(to_dict(cfg), run_dir, device or cfg.device, resume=resume, overwrite=overwrite,
-                             entries=RUN_ENTRIES)
-    cfg = parse_config(config)
-    split_path, tr_path = run_dir / "split.json", run_dir / "transform.json"
-    if resume and split_path.is_file() and tr_path.is_file():
-        split = resume_split(Split.from_dict(json.loads(split_path.read_text())), boxes, str(split_path))
-        saved = json.loads(tr_path.read_text())
-    else:
-        split = split_boxes(boxes, cfg.data)
-        saved = _fit_transforms(cfg, split)
-        if info.is_main:
-            write_json(split_path, split.as_dict(), overwrite=True)
-            write_json(tr_path, saved, overwrite=True)
-    if info.is_main:
-        write_inputs(run_dir, split)
-    dm_tr = Transform.from_dict(saved["dm"])
-    galaxies = CountTransform(**saved["galaxies"])
-    params = ParamTransform.from_dict(saved["params"])
+    run = RunDir(run_dir)
+    dist, cfg, config = run.start(config, parse_config, device, resume=resume, overwrite=overwrite,
+                                  entries=RUN_ENTRIES)
+    split, fitted = run.split(boxes, cfg.data, lambda split: _fit_transforms(cfg, split), dist, resume=resume)
+    dm_tr = Transform.from_dict(fitted["dm"])
+    params = ParamTransform.from_dict(fitted["params"])
     train_boxes = [load_region(r, dm_tr, cfg.data) for r in split.train]
     val_boxes = [load_region(r, dm_tr, cfg.data) for r in split.validation]
-    model = build_model(cfg, len(params.names), dm_tr.channels, saved.get("galaxy_stats"))
-    task = VDMTask(model, cfg, train_boxes, val_boxes, galaxies, params, info.device)
-    trainer = Trainer(task, cfg.train, run_dir / "vdm", dist=info, resume=resume, config=config, name="vdm")
-    summary = {"run": str(run_dir), "task": "vdm", "world_size": info.world_size,
-               "train_boxes": [r.name for r in split.train], "validation_boxes": [r.name for r in split.validation],
-               "condition_params": list(params.names), "vdm": trainer.fit()}
+    torch.manual_seed(cfg.seed)
+    task = VDMTask(build_vdm(cfg, fitted), cfg, train_boxes, val_boxes, CountTransform(**fitted["galaxies"]), params,
+                   dist.device)
+    trainer = Trainer(task, cfg.train, run.phase("vdm"), dist=dist, resume=resume, config=config, name="vdm")
+    summary = {**run.summary("vdm", dist, split), "condition_params": list(params.names), "vdm": trainer.fit()}
     g0, g1 = trainer.eval_model().schedule.endpoints()
     summary["gamma"] = [float(g0.detach()), float(g1.detach())]
-    if info.is_main:
-        write_json(run_dir / "summary.json", summary, overwrite=True)
-    D.barrier()
-    return summary
+    return run.finish(summary, dist)
 
 
 def _fit_transforms(cfg: VDMTaskConfig, split: Split) -> dict[str, Any]:
@@ -249,33 +236,21 @@ def _fit_transforms(cfg: VDMTaskConfig, split: Split) -> dict[str, Any]:
 
 def load_run(run_dir: Path, device: torch.device) -> tuple[VDMTaskConfig, dict[str, Any], VDM]:
     """Config, transforms and the trained model (EMA weights when present, eval mode)."""
-    run_dir = Path(run_dir)
-    cfg = parse_config(read_run_config(run_dir), where=f"{run_dir}/config.json")
-    if not (run_dir / "vdm" / "done.json").is_file():
-        raise GalaxygenError(f"{run_dir}: training has not finished (no vdm/done.json); "
-                             f"continue it with `galaxygen train ... --resume`")
-    saved = json.loads((run_dir / "transform.json").read_text())
-    ck_dir = run_dir / "vdm" / "checkpoints"
-    ck = load_checkpoint(ck_dir / "best.pt" if (ck_dir / "best.pt").is_file() else ck_dir / "last.pt")
-    model = VDM(cfg.model, n_params=len(saved["params"]["names"]), cond_channels=len(saved["dm"]["mean"]))
-    model.load_state_dict(ck["ema"] if ck.get("ema") is not None else ck["model"])
-    return cfg, saved, model.to(device).eval()
+    run = RunDir(run_dir)
+    cfg = parse_config(run.config(), where=f"{run_dir}/config.json")
+    run.require_done(["vdm"])
+    fitted = run.read(TRANSFORM)
+    return cfg, fitted, run.load_weights(build_vdm(cfg, fitted), "vdm", device)
 
 
 def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int = 1, seed: int = 0,
             device: str = "auto", overwrite: bool = False, tile: int | None = None, batch: int | None = None,
             steps: int | None = None, mean: bool | None = None, halo: int | None = None) -> list[Path]:
     """Write `samples` sampled prediction boxes per input box (and the mean if asked); see module doc."""
-    from galaxygen.device import resolve_device
-
-    if samples < 1:
-        raise GalaxygenError(f"--samples: expected >= 1, got {samples}")
-    if halo is not None and halo < 0:
-        raise GalaxygenError(f"--halo: expected >= 0 voxels, got {halo}")
+    check_predict_options(samples, halo)
     dev = resolve_device(device)
     cfg, saved, model = load_run(Path(run_dir), dev)
-    scfg = replace(cfg.sample, **{k: v for k, v in (("tile", tile), ("batch", batch), ("steps", steps),
-                                                    ("mean", mean), ("halo", halo)) if v is not None})
+    scfg = with_options(cfg.sample, tile=tile, batch=batch, steps=steps, mean=mean, halo=halo)
     dm_tr = Transform.from_dict(saved["dm"])
     galaxies = CountTransform(**saved["galaxies"])
     ptr = ParamTransform.from_dict(saved["params"])

@@ -30,6 +30,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from galaxygen.box import PARAM_NAMES
 from galaxygen.errors import ConfigError
 
 LOG_PARAMS = ("a_sn1", "a_agn1", "a_sn2", "a_agn2")
@@ -125,8 +126,6 @@ class ParamTransform:
 
     def forward_batch(self, raw: torch.Tensor) -> torch.Tensor | None:
         """(B, n_params) from crops' raw (B, 7) parameter vectors in PARAM_NAMES order (None if no names)."""
-        from galaxygen.box import PARAM_NAMES
-
         if not self.names:
             return None
         dev = raw.device

@@ -86,7 +86,7 @@ def unet_radius(levels: int, blocks: int, mid: int = 2) -> int:
     return chain_radius(chain + [("conv", 1)])
 
 
-class UNet(nn.Module):
+class DiffusionUNet(nn.Module):
     """ε̂(z_t; γ_t, DM, params) on (B, C, N, N[, N]) periodic grids.
 
     Parameters

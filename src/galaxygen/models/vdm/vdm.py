@@ -26,7 +26,7 @@ from torch import nn
 
 from galaxygen.config import require
 from galaxygen.models.vdm.schedule import alpha_sigma, build_schedule
-from galaxygen.models.vdm.unet import UNet
+from galaxygen.models.vdm.unet import DiffusionUNet
 
 LN2 = math.log(2.0)
 
@@ -93,11 +93,8 @@ class LossTerms:
 
     @property
     def total(self) -> torch.Tensor:
+        """The negative VLB per sample (B,) [bits/dim]."""
         return self.diffusion + self.prior + self.recon
-
-    def means(self) -> dict[str, float]:
-        return {k: float(v.detach().mean()) for k, v in (("bpd", self.total), ("bpd_diffusion", self.diffusion),
-                                                         ("bpd_prior", self.prior), ("bpd_recon", self.recon))}
 
 
 class VDM(nn.Module):
@@ -107,7 +104,7 @@ class VDM(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.schedule = build_schedule(cfg.schedule, cfg.gamma_min, cfg.gamma_max, cfg.schedule_features)
-        self.net = UNet(channels, channels, dim=cfg.dim, cond_channels=cond_channels, width=cfg.width,
+        self.net = DiffusionUNet(channels, channels, dim=cfg.dim, cond_channels=cond_channels, width=cfg.width,
                         mults=cfg.mults, blocks=cfg.blocks, groups=cfg.groups, n_params=n_params,
                         dropout=cfg.dropout, gamma_range=(cfg.gamma_min, cfg.gamma_max))
         self.register_buffer("data_mean", torch.tensor(0.0))

@@ -30,13 +30,16 @@ import numpy as np
 
 from galaxygen.box import Box
 from galaxygen.config import require
+from galaxygen.halos.fof import find_halos
+from galaxygen.halos.matching import match_hosts
+from galaxygen.mesh import paint
 from galaxygen.sources.camels.hdf5 import IngestError
 from galaxygen.sources.camels.layout import SimFiles, discover, locate, sim_folders
 from galaxygen.sources.camels.params import (CAMELS_COLUMNS, find_params_file, find_sim_params_file, header_params,
-                                     params_for, parse_params, read_sim_params)
+                                            params_for, parse_params, read_sim_params)
 from galaxygen.sources.camels.runner import IngestReport, run_boxes
 from galaxygen.sources.camels.snapshot import paint_snapshot, read_header
-from galaxygen.sources.camels.subfind import match_hosts, radius_from_mass, read_galaxies, read_halos
+from galaxygen.sources.camels.subfind import read_galaxies, read_halos
 
 MAX_MEMBERS = 100  # member particles kept per FoF halo in the box file (an even stride through them)
 
@@ -101,8 +104,6 @@ def ingest_simulation(files: SimFiles, cfg: CamelsIngestConfig, params: dict[str
 
     `params` None: no parameter file; Omega_m from the snapshot header (`header_params`).
     """
-    from galaxygen.mesh import paint
-
     header = read_header(files.dm_snapshot)
     if params is None:
         params, params_source = header_params(header.omega_m, cfg.set_name)
@@ -116,18 +117,14 @@ def ingest_simulation(files: SimFiles, cfg: CamelsIngestConfig, params: dict[str
                                                  chunk=cfg.chunk_particles, keep_positions=fof,
                                                  desc=f"{files.name} particles")
     if fof:
-        from galaxygen.halos.fof import find_halos
-
         halos = dict(find_halos(positions, header.box_size, header.particle_mass, linking_length=0.2, min_members=20,
                                 max_members_stored=MAX_MEMBERS))
         del positions
-        radius = np.asarray(halos["radius"]) if "radius" in halos else radius_from_mass(halos["mass"])
     else:
         halos = read_halos(files.dm_groups, header.box_size)
-        radius = halos["radius"]
     gal = read_galaxies(files.hydro_groups, header.box_size, min_star_particles=cfg.min_star_particles,
                         min_stellar_mass=cfg.min_stellar_mass)
-    gal["host_halo"] = match_hosts(gal["pos"], halos["pos"], radius, header.box_size)
+    gal["host_halo"] = match_hosts(gal["pos"], halos["pos"], halos["radius"], header.box_size, k=None)
     galaxies = np.asarray(_np(paint(gal["pos"].astype(np.float64), cfg.grid, header.box_size, scheme="ngp")),
                           dtype=np.float32) if len(gal["pos"]) else np.zeros((cfg.grid,) * 3, np.float32)
     meta = {

@@ -28,10 +28,11 @@ import numpy as np
 
 from galaxygen.box import Box
 from galaxygen.config import require
+from galaxygen.constants import RHO_CRIT
 from galaxygen.sources.camels.hdf5 import IngestError
 from galaxygen.sources.camels.params import CMD_COLUMNS, params_for, parse_params
 from galaxygen.sources.camels.runner import IngestReport, run_boxes
-from galaxygen.sources.camels.snapshot import KPC, RHO_CRIT
+from galaxygen.sources.camels.snapshot import KPC
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
+import h5py
+import hdf5plugin  # noqa: F401  (registers Blosc, used by the CAMELS N-body snapshots)
 import numpy as np
 
 from galaxygen.errors import GalaxygenError
@@ -22,10 +24,6 @@ class IngestError(GalaxygenError):
 
 def open_h5(path: str | Path):
     """Open an HDF5 file read-only, with the compression filters of `hdf5plugin` registered."""
-    import h5py
-
-    import hdf5plugin  # noqa: F401  (registers Blosc, used by the CAMELS N-body snapshots)
-
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
@@ -52,8 +50,6 @@ def read_attrs(path: Path, group: str, keys: Iterable[str]) -> dict[str, Any]:
 
 def read_dataset(f, key: str, rows: slice | None = None) -> np.ndarray:
     """Dataset `key` of the open file `f` (or a slice of its rows), naming file and key on error."""
-    import h5py
-
     where = f.filename
     if key not in f:
         raise IngestError(f"{where}: dataset '{key}' missing")

@@ -1,4 +1,4 @@
-"""The loop shared by the ingest commands: one box per simulation, resumable, failures collected.
+"""What the ingest commands share: one box per simulation on `galaxygen.runner`, and their report.
 
 A box whose file already exists is skipped (unless `overwrite`), so an interrupted ingest resumes
 where it stopped. A box that fails (missing file, corrupt HDF5, wrong units, ...) is reported by
@@ -8,15 +8,13 @@ name with the reason and the others still run.
 from __future__ import annotations
 
 import re
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from galaxygen import runner
 from galaxygen.box import Box, write_box
-from galaxygen.errors import ConfigError, GalaxygenError
-from galaxygen.outputs import check_file, record
-from galaxygen.progress import progress
+from galaxygen.errors import ConfigError
 
 COMMAND = "ingest"  # the name under which boxes are recorded as written (galaxygen.outputs)
 
@@ -56,37 +54,26 @@ def parse_index_list(text: str) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
+def build_and_write(build: Callable[[], Box], path: Path, overwrite: bool, dm_only: bool = False) -> None:
+    """Build one box and write it to `path` (a `galaxygen.runner` task; `dm_only`: see `write_box`)."""
+    write_box(path, build(), overwrite=overwrite, dm_only=dm_only)
+
+
 def run_boxes(jobs: Sequence[tuple[str, Callable[[], Box]]], out_dir: str | Path, *, overwrite: bool = False,
               desc: str = "ingest", dm_only: bool = False) -> IngestReport:
-    """Build and write one box per job ``(name, build)`` into ``out_dir/<name>.h5``.
+    """Build and write one box per job ``(name, build)`` into ``out_dir/<name>.h5``, one after another.
 
     Existing files are skipped unless `overwrite`, which replaces only box files `galaxygen ingest`
     wrote (recorded in the folder, see :mod:`galaxygen.outputs`; all checked before any work).
     Exceptions from `build` or the writer are caught per box and recorded as ``failed[name] =
-    reason`` (the message of a GalaxygenError, or the exception type, message and the line it came
-    from for anything else); KeyboardInterrupt still stops the run. `dm_only`: boxes are written
-    without ``fields/galaxies`` (`galaxygen.box.write_box`).
+    reason`` (`galaxygen.runner.describe`); KeyboardInterrupt and bugs still stop the run. `dm_only`:
+    boxes are written without ``fields/galaxies`` (`galaxygen.box.write_box`).
     """
     out_dir = Path(out_dir)
-    if overwrite and out_dir.is_dir():
-        for name, _ in jobs:
-            check_file(out_dir / f"{name}.h5", COMMAND, overwrite=True)
+    tasks = [runner.Task(name, build_and_write, (build, out_dir / f"{name}.h5", overwrite, dm_only),
+                         output=out_dir / f"{name}.h5") for name, build in jobs]
+    planned = runner.plan(tasks, command=COMMAND, overwrite=overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = IngestReport(out_dir=str(out_dir))
-    for name, build in progress(jobs, desc=desc, total=len(jobs), unit="box"):
-        path = out_dir / f"{name}.h5"
-        if path.exists() and not overwrite:
-            report.skipped.append(name)
-            continue
-        try:
-            box = build()
-            write_box(path, box, overwrite=overwrite, dm_only=dm_only)
-        except GalaxygenError as exc:
-            report.failed[name] = str(exc)
-        except (OSError, KeyError, ValueError, IndexError, TypeError, RuntimeError, MemoryError) as exc:
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            report.failed[name] = f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})"
-        else:
-            record(out_dir, COMMAND, [path.name])
-            report.written.append(name)
-    return report
+    done = runner.run(planned, backend=runner.Serial(), desc=desc, unit="box")
+    return IngestReport(out_dir=str(out_dir), written=list(done.results), skipped=done.skipped,
+                        failed={name: runner.describe(exc) for name, exc in done.failed.items()})

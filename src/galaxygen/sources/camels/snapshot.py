@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from galaxygen.sources.camels.hdf5 import IngestError, file_parts, open_h5, read_attrs, read_dataset
+from galaxygen.constants import RHO_CRIT
+from galaxygen.mesh import paint
 from galaxygen.progress import progress
+from galaxygen.sources.camels.hdf5 import IngestError, file_parts, open_h5, read_attrs, read_dataset
 
 KPC = 1e-3          # kpc/h -> Mpc/h
 MASS_UNIT = 1e10    # 1e10 Msun/h -> Msun/h
-RHO_CRIT = 2.77536627e11  # critical density today [(Msun/h) / (Mpc/h)^3]
 
 
 @dataclass(frozen=True)
@@ -137,8 +138,6 @@ def paint_snapshot(header: SnapshotHeader, grid: int, *, velocities: bool = Fals
     positions : ndarray float32 (n, 3) or None
         All positions [Mpc/h] (with `keep_positions`, for the FoF fallback); None otherwise.
     """
-    from galaxygen.mesh import paint
-
     box = header.box_size
     # float32 sums: counts stay exact integers up to 2^24 per voxel; velocities need no more
     counts = np.zeros((grid,) * 3, dtype=np.float32)

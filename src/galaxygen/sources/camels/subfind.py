@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from galaxygen.sources.camels.hdf5 import IngestError, concat_columns, file_parts, open_h5
-from galaxygen.sources.camels.snapshot import KPC, MASS_UNIT, RHO_CRIT
+from galaxygen.sources.camels.snapshot import KPC, MASS_UNIT
 
 STARS = 4  # particle type of stars in Gadget/Arepo outputs
 
@@ -82,7 +82,7 @@ def read_galaxies(first: Path, box_size: float, *, min_star_particles: int | Non
         ``pos`` (n,3) [Mpc/h], ``stellar_mass`` [Msun/h], ``is_central`` int8 (the subhalo is its
         group's ``GroupFirstSub``), ``subhalo_index`` and ``hydro_group`` (row in the hydro
         catalogue, int64), ``n_star_particles``, ``vel`` (n,3) [km/s] when present. ``host_halo``
-        is added by `match_hosts`.
+        is added by the caller (`galaxygen.halos.matching.match_hosts`).
     """
     parts = file_parts(first)
     sub = concat_columns(parts, "Subhalo", ["SubhaloPos", "SubhaloMassType", "SubhaloLenType", "SubhaloGrNr"],
@@ -116,48 +116,3 @@ def read_galaxies(first: Path, box_size: float, *, min_star_particles: int | Non
     if "SubhaloVel" in sub:
         out["vel"] = np.asarray(sub["SubhaloVel"])[idx].astype(np.float32)
     return out
-
-
-def radius_from_mass(mass: np.ndarray, delta: float = 200.0) -> np.ndarray:
-    """Radius [Mpc/h] of a sphere of mean density `delta` x rho_crit holding `mass` [Msun/h]."""
-    return np.cbrt(3.0 * np.asarray(mass, dtype=np.float64) / (4.0 * np.pi * delta * RHO_CRIT))
-
-
-def match_hosts(gal_pos: np.ndarray, halo_pos: np.ndarray, halo_radius: np.ndarray, box_size: float) -> np.ndarray:
-    """Host halo of each galaxy: the nearest halo centre (periodic) within that halo's radius, else -1.
-
-    Parameters
-    ----------
-    gal_pos : (n, 3) [Mpc/h]; halo_pos : (m, 3) [Mpc/h]; halo_radius : (m,) [Mpc/h]
-
-    Returns
-    -------
-    ndarray int64 (n,)
-        Row in the halo catalogue, or -1 when no halo centre lies within its own radius of the galaxy.
-    """
-    from scipy.spatial import cKDTree
-
-    n = len(gal_pos)
-    host = np.full(n, -1, dtype=np.int64)
-    radius = np.asarray(halo_radius, dtype=np.float64)
-    if n == 0 or len(halo_pos) == 0 or not (radius > 0).any():
-        return host
-    def wrap(p):
-        p = np.mod(np.asarray(p, dtype=np.float64), box_size)
-        p[p >= box_size] = 0.0
-        return p
-
-    hp = wrap(halo_pos)
-    tree = cKDTree(hp, boxsize=box_size)
-    gp = wrap(gal_pos)
-    for i, cand in enumerate(tree.query_ball_point(gp, r=float(radius.max()))):
-        if not cand:
-            continue
-        cand = np.asarray(cand)
-        d = gp[i] - hp[cand]
-        d -= box_size * np.round(d / box_size)
-        dist = np.sqrt((d**2).sum(axis=1))
-        inside = dist < radius[cand]
-        if inside.any():
-            host[i] = cand[inside][np.argmin(dist[inside])]
-    return host

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import h5py
 import numpy as np
 
 from galaxygen.sources.camels.hdf5 import IngestError, open_h5
@@ -34,8 +35,6 @@ class ArrayFile:
 @contextlib.contextmanager
 def open_array(src: ArrayFile) -> Iterator:
     """The array of `src`, sliceable without loading it whole (a memory map or an h5py Dataset)."""
-    import h5py
-
     if src.dataset is None:
         if not src.path.is_file():
             raise IngestError(f"{src.path}: no such file")

@@ -30,10 +30,13 @@ import numpy as np
 
 from galaxygen.box import Box
 from galaxygen.config import require
+from galaxygen.constants import RHO_CRIT
 from galaxygen.errors import ConfigError
+from galaxygen.halos.fof import find_halos
+from galaxygen.mesh import paint
 from galaxygen.sources.camels.hdf5 import IngestError
 from galaxygen.sources.camels.runner import IngestReport, run_boxes
-from galaxygen.sources.camels.snapshot import RHO_CRIT, paint_snapshot
+from galaxygen.sources.camels.snapshot import paint_snapshot
 from galaxygen.sources.nbody.arrays import (ArrayFile, check_grid, check_positions, coarsen, open_array,
                                             position_chunks)
 from galaxygen.sources.nbody.snapshot import PART, first_parts, read_snapshot_header
@@ -142,8 +145,6 @@ def _check_given(given: float | None, found: float, what: str, where: str) -> No
 
 def _halos(positions: np.ndarray, box_size: float, params: dict[str, float], cfg: NbodyIngestConfig,
            where: str) -> tuple[dict, str]:
-    from galaxygen.halos.fof import find_halos
-
     if "omega_m" not in params:
         raise IngestError(f"{where}: --halos: the halo masses need Omega_m (none in the file): pass --omega-m")
     mass = params["omega_m"] * RHO_CRIT * box_size**3 / len(positions)
@@ -174,8 +175,6 @@ def _snapshot_box(src: Input, cfg: NbodyIngestConfig, grid_for: GridFor | None) 
 
 
 def _positions_box(src: Input, cfg: NbodyIngestConfig, grid_for: GridFor | None) -> Box:
-    from galaxygen.mesh import paint
-
     where = src.file.label
     unit = cfg.length_unit or "Mpc/h"
     factor = length_factor(unit, cfg.hubble, where)

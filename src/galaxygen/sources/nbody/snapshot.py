@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from galaxygen.constants import RHO_CRIT
 from galaxygen.sources.camels.hdf5 import IngestError, file_parts, open_h5
-from galaxygen.sources.camels.snapshot import RHO_CRIT, SnapshotHeader
+from galaxygen.sources.camels.snapshot import SnapshotHeader
 from galaxygen.sources.nbody.units import REL_TOL, header_length, resolve_length
 
 PART = re.compile(r"(.*)\.(\d+)\.hdf5")

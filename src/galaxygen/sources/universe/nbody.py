@@ -28,14 +28,15 @@ import math
 
 import numpy as np
 import torch
+from scipy.integrate import quad
 
 from galaxygen.config import require
+from galaxygen.cosmology.growth import Growth, growth
+from galaxygen.cosmology.linear import Cosmology
 from galaxygen.device import resolve_device
 from galaxygen.errors import ConfigError
 from galaxygen.mesh import integer_frequencies, irfft3, paint, readout, rfft3, window
 from galaxygen.progress import progress
-from galaxygen.cosmology.linear import Cosmology
-from galaxygen.cosmology.growth import Growth, growth
 from galaxygen.sources.universe.ics import InitialConditions
 
 
@@ -243,8 +244,6 @@ def _cola_factors(g: Growth, n_lpt: float | None):
     u(a) ∝ a^n_lpt over a step, so Δu = 3/2 Ωm R(a_c) a_c/Q(a_c) (a1^n − a0^n)/(n a_c^(n−1)) and
     Δx = u(a_c) ∫ (a/a_c)^n da/Q(a), with Q = a³E.
     """
-    from scipy.integrate import quad
-
     def kick(a0: float, a1: float, ac: float) -> float:
         if n_lpt is None:
             return 1.5 * g.omega_m * g.kick_integral(a0, a1)

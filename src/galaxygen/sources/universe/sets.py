@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+from scipy.stats import qmc
 
 from galaxygen.errors import ConfigError
 
@@ -72,8 +73,6 @@ def _row(name: str, point: Mapping[str, float], seeds: tuple[int, int]) -> dict:
 
 
 def _lh_rows(n_boxes: int, seed: int) -> list[dict]:
-    from scipy.stats import qmc
-
     unit = qmc.LatinHypercube(d=len(LH_RANGES), seed=np.random.default_rng([seed, 2**31])).random(n_boxes)
     rows = []
     for i in range(n_boxes):

@@ -1,21 +1,20 @@
 """A suite of built-in boxes: a parameter set (`galaxygen.sources.universe.sets`), the per-box
 pipeline, workers and resume.
 
-Per box (DESIGN.md): 2LPT initial conditions -> cheap COLA run (the DM input: ``fields/dm`` NGP
+Per box (docs/surrogate.md): 2LPT initial conditions -> cheap COLA run (the DM input: ``fields/dm`` NGP
 counts, optional ``fields/dm_velocity``, FoF halos -> ``catalogs/halos``) -> accurate PM run from
 the same ICs -> FoF halos -> galaxy-formation surrogate -> ``catalogs/galaxies`` and
 ``fields/galaxies`` (NGP counts). Each galaxy's ``host_halo`` points at the COLA halo whose centre
 lies nearest its PM host among those whose R200 sphere overlaps the PM host's (periodic), -1 if
 none; ``host_mass`` keeps the PM host's mass. Boxes are written atomically as
-``OUT_DIR/<name>.h5``, so an interrupted run resumes by skipping the boxes already there;
-``params.csv`` lists the whole set.
+``OUT_DIR/<name>.h5``, so an interrupted run resumes by skipping the boxes already there (after
+checking they were made with the same settings); ``params.csv`` lists the whole set. The boxes run
+one after another or in worker processes (`galaxygen.runner`).
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import math
-import multiprocessing as mp
 import os
 import time
 from dataclasses import dataclass
@@ -24,15 +23,21 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from galaxygen import __version__
+from galaxygen import __version__, runner
 from galaxygen.box import Box, read_info, write_box
 from galaxygen.config import require, to_dict
+from galaxygen.cosmology.linear import Cosmology
+from galaxygen.device import resolve_device
 from galaxygen.errors import BoxFormatError, GalaxygenError
-from galaxygen.interrupts import call_interruptibly, is_interrupt, sigint_ignored, stop_workers
+from galaxygen.halos.fof import find_halos
+from galaxygen.halos.matching import match_hosts
 from galaxygen.io import write_text
+from galaxygen.mesh import paint
 from galaxygen.outputs import check_file, record
-from galaxygen.progress import progress
+from galaxygen.sources.universe.ics import initial_conditions
+from galaxygen.sources.universe.nbody import run_cola, run_pm
 from galaxygen.sources.universe.sets import FIDUCIAL, SETS, parameter_table, params_csv
+from galaxygen.sources.universe.surrogate import get_variant, mass_unit_for, populate
 
 COMMAND = "simulate"  # the name under which boxes are recorded as written (galaxygen.outputs)
 STAGES = ("initial conditions", "COLA run", "COLA halos", "PM run", "PM halos", "galaxies", "write")
@@ -66,8 +71,6 @@ class SimulateConfig:
     overwrite: bool = False
 
     def __post_init__(self) -> None:
-        from galaxygen.sources.universe.surrogate import get_variant
-
         require(self.boxes is None or self.boxes >= 1, f"boxes: expected >= 1, got {self.boxes}")
         require(self.particles >= 8, f"particles: expected >= 8 per side, got {self.particles}")
         require(self.grid is None or self.grid >= 1, f"grid: expected >= 1 voxels per side, got {self.grid}")
@@ -95,8 +98,6 @@ class SimulateConfig:
 
 def _provenance(cfg: SimulateConfig, row: dict) -> dict:
     """Meta attributes that identify a box's settings (also used to validate a resume)."""
-    from galaxygen.sources.universe.surrogate import get_variant
-
     ic_seed, gal_seed = int(row["seed"]), int(row["galaxy_seed"])
     return {"generator": f"galaxygen {__version__} simulate", "particles": cfg.particles,
             "cola_steps": cfg.cola_steps, "pm_steps": cfg.pm_steps, "z_start": cfg.z_start,
@@ -117,14 +118,6 @@ def simulate_box(cfg: SimulateConfig, row: dict, stage: Callable[[str], None] | 
 
     `stage(name)` is called as each of `STAGES` (but "write") completes.
     """
-    from galaxygen.device import resolve_device
-    from galaxygen.mesh import paint
-    from galaxygen.cosmology.linear import Cosmology
-    from galaxygen.halos.fof import find_halos
-    from galaxygen.sources.universe.surrogate import get_variant, mass_unit_for, match_hosts, populate
-    from galaxygen.sources.universe.ics import initial_conditions
-    from galaxygen.sources.universe.nbody import run_cola, run_pm
-
     done = stage or (lambda _name: None)
     dev = resolve_device(cfg.device)
     meta = _provenance(cfg, row)
@@ -159,8 +152,8 @@ def simulate_box(cfg: SimulateConfig, row: dict, stage: Callable[[str], None] | 
     gal = populate(pm_halos, L, get_variant(cfg.galaxy_model), params, rng,
                    mass_unit=mass_unit_for(L, n, cfg.min_members))
     host = gal.pop("host")
-    gal["host_halo"] = match_hosts(pm_halos["pos"][host], pm_halos["radius"][host], halos["pos"], L,
-                                   halos["radius"])
+    gal["host_halo"] = match_hosts(pm_halos["pos"][host], halos["pos"], halos["radius"], L, rule="overlap",
+                                   radius=pm_halos["radius"][host])
     galaxies = _to_numpy(paint(gal["pos"], grid, L, scheme="ngp")).astype(np.float32)
     done(STAGES[5])
     meta.update(n_halos_cola=len(halos["mass"]), n_halos_pm=len(pm_halos["mass"]),
@@ -175,10 +168,8 @@ _IDENTITY = ("particles", "cola_steps", "pm_steps", "z_start", "power_spectrum",
              "galaxy_model", "ic_seed", "galaxy_seed", "linking_length", "min_members")
 
 
-def _finished(path: Path, cfg: SimulateConfig, row: dict) -> bool:
-    """Whether `path` already holds this box with these settings (resume); raise if it differs."""
-    if not path.exists() or cfg.overwrite:
-        return False
+def _check_existing(path: Path, cfg: SimulateConfig, row: dict) -> None:
+    """Refuse an existing box file that is not this box with these settings (resume)."""
     try:
         info = read_info(path)
     except BoxFormatError as exc:
@@ -193,7 +184,6 @@ def _finished(path: Path, cfg: SimulateConfig, row: dict) -> bool:
     if diff:
         raise GalaxygenError(f"{path}: exists with different settings ({', '.join(diff)}); "
                              "choose another OUT_DIR or pass --overwrite")
-    return True
 
 
 def _write_params(out_dir: Path, rows: list[dict], overwrite: bool) -> Path:
@@ -209,115 +199,43 @@ def _write_params(out_dir: Path, rows: list[dict], overwrite: bool) -> Path:
     return path
 
 
-def _run_one(cfg: SimulateConfig, row: dict, out_dir: str, events=None) -> dict:
-    """Simulate and write one box; report stages on `events` (a queue) when given."""
+def simulate_and_write(cfg: SimulateConfig, row: dict, path: Path, report: Callable[[str], None]) -> dict:
+    """Simulate and write one box (a `galaxygen.runner` task of len(STAGES) steps, reported by name)."""
     t0 = time.perf_counter()
-    path = Path(out_dir) / f"{row['name']}.h5"
-
-    def stage(name: str) -> None:
-        if events is not None:
-            events.put((row["name"], name))
-
-    box = simulate_box(cfg, row, stage)
+    box = simulate_box(cfg, row, report)
     write_box(path, box, overwrite=cfg.overwrite)
-    stage(STAGES[-1])
+    report(STAGES[-1])
     return {"name": row["name"], "path": str(path), "status": "written", "seconds": time.perf_counter() - t0,
             "n_halos": int(box.meta["n_halos_cola"]), "n_galaxies": int(box.meta["n_galaxies"])}
 
 
-def _worker_init(threads: int) -> None:
-    import numba
-    import torch
-
-    os.environ.setdefault("GALAXYGEN_NO_PROGRESS", "1")
-    torch.set_num_threads(threads)
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+def _skipped(path: Path) -> dict:
+    info = read_info(path)
+    return {"name": info["name"], "path": str(path), "status": "skipped", "seconds": 0.0,
+            "n_halos": info["halos"]["count"] if info["halos"] else 0, "n_galaxies": int(info["n_galaxies"])}
 
 
 def simulate_suite(out_dir: str | os.PathLike, cfg: SimulateConfig) -> dict:
-    """Simulate a parameter set (cv, lh, 1p or points; see `sets`) into `out_dir` (resumable); returns a
-    JSON-ready summary.
+    """Simulate a parameter set (cv, lh, 1p or points; see `sets`) into `out_dir` (resumable,
+    `galaxygen.runner`); returns a JSON-ready summary.
 
     Returns ``{"out_dir", "params_csv", "config", "boxes": [{name, path, status ("written" or
-    "skipped"), seconds, n_halos, n_galaxies}]}``.
+    "skipped"), seconds, n_halos, n_galaxies}]}``. A box that fails does not stop the others; the
+    first failure is raised once they are done.
     """
     out = Path(out_dir)
     rows = parameter_table(cfg.set, cfg.boxes, cfg.seed, dict(cfg.values), cfg.points)
-    if cfg.overwrite and out.is_dir():  # replace only boxes this command wrote, all checked first
-        for r in rows:
-            check_file(out / f"{r['name']}.h5", COMMAND, overwrite=True)
+    by_name = {r["name"]: r for r in rows}
+    paths = {r["name"]: out / f"{r['name']}.h5" for r in rows}
+    tasks = [runner.Task(r["name"], simulate_and_write, (cfg, r, paths[r["name"]]), output=paths[r["name"]],
+                         steps=len(STAGES)) for r in rows]
+    planned = runner.plan(tasks, command=COMMAND, overwrite=cfg.overwrite,
+                          check=lambda t: _check_existing(t.output, cfg, by_name[t.name]))
     out.mkdir(parents=True, exist_ok=True)
     csv_path = _write_params(out, rows, cfg.overwrite)
-    results, todo = {}, []
-    for r in rows:
-        path = out / f"{r['name']}.h5"
-        if _finished(path, cfg, r):
-            info = read_info(path)
-            results[r["name"]] = {"name": r["name"], "path": str(path), "status": "skipped", "seconds": 0.0,
-                                  "n_halos": info["halos"]["count"] if info["halos"] else 0,
-                                  "n_galaxies": int(info["n_galaxies"])}
-        else:
-            todo.append(r)
-    bar = progress(total=len(todo) * len(STAGES), desc=f"simulate {len(todo)} box(es)", unit="stage")
-
-    def done(result: dict) -> None:
-        results[result["name"]] = result
-        record(out, COMMAND, [Path(result["path"]).name])
-
-    try:
-        if cfg.workers == 1 or len(todo) <= 1:
-            for r in todo:
-                done(_run_one_local(cfg, r, out, bar))
-        else:
-            _run_parallel(cfg, todo, out, bar, done)
-    finally:
-        bar.close()
+    report = runner.run(planned, workers=cfg.workers, desc=f"simulate {len(planned.todo)} box(es)", unit="stage")
+    if report.failed:
+        raise next(iter(report.failed.values()))
+    results = {**{t.name: _skipped(t.output) for t in planned.skipped}, **report.results}
     return {"out_dir": str(out), "params_csv": str(csv_path), "config": to_dict(cfg),
             "boxes": [results[r["name"]] for r in rows]}
-
-
-def _run_one_local(cfg, row, out, bar) -> dict:
-    class _Events:
-        def put(self, ev):
-            bar.set_postfix_str(f"{ev[0]}: {ev[1]}", refresh=False)
-            bar.update(1)
-
-    return _run_one(cfg, row, str(out), _Events())
-
-
-def _run_parallel(cfg: SimulateConfig, todo: list[dict], out: Path, bar, done: Callable[[dict], None]) -> None:
-    """Simulate `todo` in `cfg.workers` spawned processes, at most one box per worker at a time (so a
-    Ctrl-C leaves no box queued); calls `done` with each box's result as it finishes."""
-    from galaxygen.device import cpu_cores
-
-    ctx = mp.get_context("spawn")  # torch and numba thread pools do not survive fork
-    workers = min(cfg.workers, len(todo))
-    threads = max(1, cpu_cores() // workers)
-    queue = list(todo)
-    with ctx.Manager() as manager:
-        events = manager.Queue()
-        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                    initargs=(threads,)) as pool:
-            def submit() -> cf.Future:
-                return pool.submit(call_interruptibly, _run_one, cfg, queue.pop(0), str(out), events)
-
-            with sigint_ignored():  # the workers start now and keep Ctrl-C ignored outside a box
-                pending = {submit() for _ in range(workers)}
-            try:
-                while pending:
-                    finished, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
-                    while not events.empty():
-                        name, stage_name = events.get()
-                        bar.set_postfix_str(f"{name}: {stage_name}", refresh=False)
-                        bar.update(1)
-                    for f in finished:
-                        done(f.result())  # re-raises a worker's error
-                        if queue:
-                            pending.add(submit())
-            except BaseException as exc:
-                if is_interrupt(exc):  # stop the boxes still running; keep the record of those written
-                    stop_workers(pending)
-                    for f in pending:
-                        if not f.cancelled() and f.exception() is None:
-                            done(f.result())
-                raise

@@ -27,9 +27,10 @@ import numpy as np
 from scipy.special import erf, ndtri
 
 from galaxygen.config import require
+from galaxygen.constants import RHO_CRIT
 from galaxygen.errors import ConfigError
+from galaxygen.mesh import paint
 
-RHO_CRIT = 2.77536627e11  # critical density today [h^2 Msun / Mpc^3] = [Msun/h / (Mpc/h)^3]
 FIDUCIAL_OMEGA_M = 0.3
 
 
@@ -273,31 +274,6 @@ def populate(halos: dict, box_size: float, variant: SurrogateVariant | str, para
             "host_mass": mass[host]}
 
 
-def match_hosts(host_pos: np.ndarray, host_radius: np.ndarray, halo_pos: np.ndarray, box_size: float,
-                halo_radius: np.ndarray | None = None, k: int = 8) -> np.ndarray:
-    """Row of the halo in `halo_pos` that matches each host, else -1 (periodic).
-
-    The match is the nearest of the `k` nearest halo centres closer than ``host_radius +
-    halo_radius`` (the two R200 spheres overlap; ``halo_radius`` = 0 when not given). Used to point
-    galaxies, drawn on the accurate (PM) run's halos, at the cheap run's halos stored in the same box.
-    """
-    from scipy.spatial import cKDTree
-
-    out = np.full(len(host_pos), -1, dtype=np.int64)
-    if len(host_pos) == 0 or len(halo_pos) == 0:
-        return out
-    halo_radius = np.zeros(len(halo_pos)) if halo_radius is None else np.asarray(halo_radius, np.float64)
-    tree = cKDTree(np.mod(np.asarray(halo_pos, np.float64), box_size), boxsize=box_size)
-    k = min(k, len(halo_pos))
-    dist, idx = tree.query(np.mod(np.asarray(host_pos, np.float64), box_size), k=k)
-    dist, idx = dist.reshape(len(host_pos), k), idx.reshape(len(host_pos), k)
-    ok = dist <= np.asarray(host_radius, np.float64)[:, None] + halo_radius[idx]
-    first = np.argmax(ok, axis=1)  # neighbours come sorted by distance
-    has = ok.any(axis=1)
-    out[has] = idx[has, first[has]]
-    return out
-
-
 def occupied_probability(halos: dict, box_size: float, grid: int, variant: SurrogateVariant | str,
                          params: dict, *, mass_unit: float, realisations: int = 100,
                          seed: int = 0) -> np.ndarray:
@@ -314,8 +290,6 @@ def occupied_probability(halos: dict, box_size: float, grid: int, variant: Surro
 
     Returns (grid, grid, grid) float64 in [0, 1]; its standard error is ≤ 0.5 / sqrt(realisations).
     """
-    from galaxygen.mesh import paint
-
     require(realisations >= 1, f"realisations: expected >= 1, got {realisations}")
     variant = get_variant(variant) if isinstance(variant, str) else variant
     hits = np.zeros((grid,) * 3, dtype=np.int32)

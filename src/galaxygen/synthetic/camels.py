@@ -1,6 +1,8 @@
-"""Fake CAMELS trees for the ingest tests: tiny files with exactly the CAMELS keys, attributes, units
-and folder names of both directory layouts (no CAMELS file is ever downloaded).
+"""A fake CAMELS tree: tiny files with exactly the CAMELS keys, attributes, units and folder names of
+both directory layouts, holding a designed simulation whose ingest result is known (`fake_simulation`).
 
+For the ingest tests and benchmark, and to try `galaxygen ingest camels` without a download:
+``write_camels_tree(root)`` then ``galaxygen ingest camels ROOT OUT --suite IllustrisTNG``.
 Units as on disk: kpc/h for BoxSize / Coordinates / GroupPos / SubhaloPos / Group_R_Crit200,
 1e10 Msun/h for MassTable and Subfind masses, sqrt(a) km/s for snapshot velocities.
 """
@@ -9,9 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
+import hdf5plugin
 import numpy as np
 
-RHO_CRIT = 2.77536627e11   # (Msun/h) / (Mpc/h)^3
+from galaxygen.constants import RHO_CRIT
+
 BOX_KPC = 25000.0
 PARAM_HEADER = ["Name", "Omega_m", "sigma_8", "A_SN1", "A_AGN1", "A_SN2", "A_AGN2", "seed"]
 STAR_COUNTS = [0, 5, 19, 20, 21, 100, 500]   # star particles of successive subhalos, around the 20 cut
@@ -55,10 +60,6 @@ def write_snapshot(first: Path, pos_kpc: np.ndarray, vel: np.ndarray, *, omega_m
 
     `first` is ``.../snap_033.hdf5``; with ``n_files > 1`` the parts are ``snap_033.<k>.hdf5``.
     """
-    import h5py
-
-    import hdf5plugin
-
     n = len(pos_kpc)
     a = 1.0 / (1.0 + redshift)
     mass = omega_m * RHO_CRIT * (box_kpc / 1000) ** 3 / n / 1e10
@@ -85,8 +86,6 @@ def write_snapshot(first: Path, pos_kpc: np.ndarray, vel: np.ndarray, *, omega_m
 
 def write_groups(path: Path, groups: dict, subhalos: dict, *, omega_m: float, redshift: float = 0.0) -> Path:
     """A Subfind file (single part) with the Group/ and Subhalo/ datasets CAMELS has (kpc/h, 1e10 Msun/h)."""
-    import h5py
-
     path.parent.mkdir(parents=True, exist_ok=True)
     ng, ns = len(groups["GroupPos"]), len(subhalos.get("SubhaloPos", []))
     with h5py.File(path, "w") as f:
@@ -99,7 +98,7 @@ def write_groups(path: Path, groups: dict, subhalos: dict, *, omega_m: float, re
     return path
 
 
-def make_sim(index: int, *, n_part: int = 4096, grid: int = 16, seed: int = 0):
+def fake_simulation(index: int, *, n_part: int = 4096, grid: int = 16, seed: int = 0):
     """Particles, twin halos and hydro subhalos of one fake simulation, plus the truth to check against.
 
     DM particles sit inside voxels of a `grid`^3 mesh (never on a voxel edge), so the NGP counts
@@ -201,7 +200,7 @@ def write_camels_tree(root: Path, *, layout: str = "2024", suite: str = "Illustr
     z0 = 90 if layout == "2024" else 33
     for i in indices:
         name = f"{set_name}_{i}"
-        pos, vel, twin, subs, hgroups, t = make_sim(i, n_part=n_part, grid=grid)
+        pos, vel, twin, subs, hgroups, t = fake_simulation(i, n_part=n_part, grid=grid)
         om = t["params"]["omega_m"]
         if layout == "2024":
             dm_dir = root / "Sims" / f"{suite}_DM" / "L25n256" / set_name / name

@@ -1,5 +1,6 @@
 """The six CAMELS parameters as command-line options (``--omega-m 0.25 --a-sn1 2 ...``), shared by
-`galaxygen simulate` and `galaxygen ingest nbody`."""
+`galaxygen simulate` and `galaxygen ingest nbody`: added by their parsers, read back by their work
+modules (`parameter_values`)."""
 
 from __future__ import annotations
 
