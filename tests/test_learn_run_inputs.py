@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from learn_helpers import learnable_box, tiny_config, write_learnable_boxes
-from galaxygen.box import array_hash, read_box, write_box
+from galaxygen.box import read_box, write_box
+from galaxygen.fingerprint import array_hash
 from galaxygen.cli import main
 
 pytestmark = pytest.mark.usefixtures("single_thread")

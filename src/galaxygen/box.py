@@ -24,8 +24,6 @@ Catalog columns share their first dimension, except the ragged member lists ``me
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -395,17 +393,3 @@ def list_boxes(paths: list[str | os.PathLike] | str | os.PathLike) -> list[Path]
                 raise BoxFormatError(f"{p}: no such box file or directory")
             out.append(p)
     return out
-
-
-def array_hash(arr: np.ndarray) -> str:
-    """Content hash of an array: sha256 (hex) of its dtype, shape and C-ordered bytes."""
-    a = np.ascontiguousarray(arr)
-    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
-    h.update(a.data)
-    return h.hexdigest()
-
-
-def params_hash(params: Mapping[str, float]) -> str:
-    """Content hash of a params mapping (sorted names, float values as exact JSON reprs)."""
-    text = json.dumps({k: float(v) for k, v in sorted(params.items())}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -6,7 +6,7 @@ Written at train time beside ``split.json`` (both tasks)::
      "boxes": [{"name": "CV_0", "suite": "A", "split": "train", "dm": "<sha256 of fields/dm>"}, ...]}
 
 ``geometries`` are the distinct (box size [Mpc/h], grid, redshift) of the training and validation
-boxes; ``boxes`` every box of the split with the hash of its DM field (`galaxygen.box.array_hash`),
+boxes; ``boxes`` every box of the split with the hash of its DM field (`galaxygen.fingerprint.array_hash`),
 so that a box is recognised by its content whatever its path or name.
 
 `grid_like` (``galaxygen ingest nbody --like RUN``) paints one's own DM at the run's voxel size.
@@ -25,7 +25,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from galaxygen.box import Box, array_hash, read_box
+from galaxygen.box import Box, read_box
+from galaxygen.fingerprint import array_hash
 from galaxygen.errors import GalaxygenError
 from galaxygen.io import write_json
 
