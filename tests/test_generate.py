@@ -107,3 +107,21 @@ def test_bad_options_one_line_exit_2(run, tmp_path, capsys):
     assert _gen(run, tmp_path / "full") == 2
     assert "--overwrite" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_diffusion_run_generates_too(make_box, tmp_path):
+    """Any task: a tiny VDM run, its first sample (not the mean) becomes the field of the catalogue."""
+    from galaxygen.models.registry import train
+
+    from test_diffusion_task import _config
+
+    for i in range(3):
+        box = make_box(name=f"CV_{i}", seed=i)
+        write_box(tmp_path / "boxes" / f"CV_{i}.h5", box.replace(meta={**box.meta, **DM_META}))
+    train(_config(3, steps=2), tmp_path / "boxes", tmp_path / "run")
+    assert _gen(tmp_path / "run", tmp_path / "out", "--sigma-8", "0.9") == 0
+    box = read_box(tmp_path / "out" / "gen_0.h5")
+    assert box.meta["model"] == "vdm" and box.meta["realisation"] == 0 and box.params["sigma_8"] == 0.9
+    np.testing.assert_array_equal(paint(box.galaxy_catalog["pos"], 16, 25.0, scheme="ngp").numpy(), box.galaxies)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".galaxygen-outputs.json", "dm", "gen_0.h5",
+                                                                     "generate.json"]

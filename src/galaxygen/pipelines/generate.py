@@ -38,7 +38,7 @@ from galaxygen.models.registry import predict_into
 from galaxygen.outputs import staged_folder
 from galaxygen.progress import progress
 from galaxygen.sources.universe import suite
-from galaxygen.sources.universe.sets import parameter_table
+from galaxygen.sources.universe.sets import FIDUCIAL, parameter_table
 from galaxygen.training.run import SPLIT, RunDir
 from galaxygen.training.run_inputs import INPUTS
 
@@ -110,8 +110,8 @@ def simulate_config(run_dir: Path, cfg: GenerateConfig) -> suite.SimulateConfig:
 
 
 def _generate_one(run_dir: Path, sim: suite.SimulateConfig, row: dict, tmp: Path, device: str,
-                  step) -> dict[str, float]:
-    """One sample into the staged folder `tmp`; returns the seconds per stage."""
+                  step) -> tuple[dict[str, float], int]:
+    """One sample into the staged folder `tmp`; returns the seconds per stage and the galaxy count."""
     seconds, t0 = {}, time.perf_counter()
 
     def stage(name: str) -> None:
@@ -125,7 +125,7 @@ def _generate_one(run_dir: Path, sim: suite.SimulateConfig, row: dict, tmp: Path
     dm_path = write_box(tmp / "dm" / f"{row['name']}.h5", box, dm_only=True)
     raw = tmp / ".network"
     raw.mkdir()
-    [pred_path] = predict_into(run_dir, [dm_path], raw, seed=int(row["galaxy_seed"]), device=device)
+    pred_path = predict_into(run_dir, [dm_path], raw, seed=int(row["galaxy_seed"]), device=device)[0]  # not a mean
     stage(STAGES[2])
     pred = read_box(pred_path, catalogs=True, velocity=True)
     pos = place_galaxies(pred.galaxies, particles, pred.box_size, np.random.default_rng([int(row["galaxy_seed"]), 1]))
@@ -135,13 +135,13 @@ def _generate_one(run_dir: Path, sim: suite.SimulateConfig, row: dict, tmp: Path
     write_box(tmp / f"{row['name']}.h5", out)
     shutil.rmtree(raw)
     stage(STAGES[3])
-    return seconds
+    return seconds, len(pos)
 
 
 def generate(run_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: GenerateConfig) -> dict:
     """Generate `cfg.samples` boxes at the chosen parameters with the trained run into `out_dir` (module
     doc); returns a JSON-ready summary ``{out_dir, run, config, simulate, boxes: [{name, path, dm,
-    n_galaxies, seconds: {stage: s}}], seconds}``."""
+    n_galaxies, params, seconds: {stage: s}}], seconds}``."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     t_start = time.perf_counter()
     sim = simulate_config(run_dir, cfg)
@@ -156,12 +156,10 @@ def generate(run_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Genera
                     bar.set_postfix_str(f"{name}: {what}", refresh=False)
                     bar.update(1)
 
-                seconds = _generate_one(run_dir, sim, row, tmp, cfg.device, step)
-                n = int(read_header(tmp / f"{row['name']}.h5").meta["n_galaxies"])
+                seconds, n = _generate_one(run_dir, sim, row, tmp, cfg.device, step)
                 boxes.append({"name": row["name"], "path": str(out_dir / f"{row['name']}.h5"),
                               "dm": str(out_dir / "dm" / f"{row['name']}.h5"), "n_galaxies": n,
-                              "params": {k: row[k] for k in ("omega_m", "sigma_8", "a_sn1", "a_agn1", "a_sn2",
-                                                             "a_agn2", "seed")},
+                              "params": {k: row[k] for k in (*FIDUCIAL, "seed")},
                               "seconds": seconds})
         finally:
             bar.close()
