@@ -20,7 +20,7 @@ LAYERS = [
     ["__init__", "errors", "constants", "progress"],
     ["io", "config", "device", "interrupts", "fingerprint"],
     ["outputs", "mesh", "box"],
-    ["cosmology", "stats", "runner", "prediction"],
+    ["cosmology", "stats", "runner", "prediction", "catalog"],
     ["halos", "synthetic"],
     ["sources"],
     ["training"],

@@ -78,6 +78,15 @@ def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_
     not take raise a ConfigError naming them.
     """
     overwrite = bool(options.pop("overwrite", False))
+    out_dir = Path(out_dir)
+    with staged_folder(out_dir, "predict", overwrite=overwrite) as tmp:
+        written = predict_into(run_dir, boxes, tmp, allow_mismatch=allow_mismatch, **options)
+    return [out_dir / Path(p).relative_to(tmp) for p in written]
+
+
+def predict_into(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], folder: Path,
+                 *, allow_mismatch: bool = False, **options: Any) -> list[Path]:
+    """`predict` writing straight into the existing `folder` (the caller owns it, e.g. a staged one)."""
     config = RunDir(run_dir).config()
     name = task_name(config)
     task = get_task(name)
@@ -88,7 +97,4 @@ def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_
             raise ConfigError(f"predict: option(s) {['--' + k for k in unknown]} do not apply to a {name} run")
     paths = list_boxes(list(boxes))
     check_inputs(run_dir, paths, allow_mismatch=allow_mismatch)
-    out_dir = Path(out_dir)
-    with staged_folder(out_dir, "predict", overwrite=overwrite) as tmp:
-        written = task.predict(Path(run_dir), paths, tmp, **options)
-    return [out_dir / Path(p).relative_to(tmp) for p in written]
+    return list(task.predict(Path(run_dir), paths, Path(folder), **options))

@@ -113,6 +113,49 @@ def _to_numpy(t) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
+def cola_dm(cfg: SimulateConfig, row: dict, dev, done: Callable[[str], None]) -> tuple:
+    """The DM input of one parameter row: 2LPT initial conditions and the COLA run at ``cfg.redshift``.
+
+    Returns ``(ics, cola, dm, dm_velocity)``: the initial conditions and the COLA particles
+    (`galaxygen.sources.universe.nbody.Particles`, positions [Mpc/h]), ``dm`` the NGP counts per voxel,
+    float32 (G, G, G) with G = ``cfg.voxels``, and ``dm_velocity`` the mean COLA velocity per voxel
+    [km/s], float32 (3, G, G, G), or None unless ``cfg.velocities``. Calls `done` after the first two
+    of `STAGES`.
+    """
+    n, L, grid = cfg.particles, cfg.box_size, cfg.voxels
+    cosmo = Cosmology(omega_m=row["omega_m"], sigma_8=row["sigma_8"])
+    ics = initial_conditions(cosmo, n, L, int(row["seed"]), z_start=cfg.z_start, device=dev, method=cfg.power)
+    done(STAGES[0])
+    cola = run_cola(ics, cosmo, steps=cfg.cola_steps, mesh_factor=cfg.mesh_factor, z_final=cfg.redshift,
+                    device=dev)
+    dm = paint(cola.pos, grid, L, scheme="ngp")
+    dm_velocity = None
+    if cfg.velocities:
+        occupied = dm.clamp(min=1.0)
+        dm_velocity = np.stack([_to_numpy(paint(cola.pos, grid, L, scheme="ngp", weights=cola.vel[:, d])
+                                          / occupied) for d in range(3)]).astype(np.float32)
+    done(STAGES[1])
+    return ics, cola, _to_numpy(dm).astype(np.float32), dm_velocity
+
+
+def dm_box(cfg: SimulateConfig, row: dict, *, suite: str, generator: str,
+           stage: Callable[[str], None] | None = None) -> tuple:
+    """A DM-only Box of one parameter row (ICs and COLA, no halos, no galaxies: write it with
+    ``write_box(..., dm_only=True)``) and its COLA particle positions, float32 (n³, 3) [Mpc/h].
+
+    Its suite is `suite`; its meta records the DM settings and ``generator`` (e.g. ``"galaxygen 0.x generate"``); its
+    params the six parameters and the ICs seed. `stage(name)` is called after the first two of `STAGES`.
+    """
+    dev = resolve_device(cfg.device)
+    _, cola, dm, dm_velocity = cola_dm(cfg, row, dev, stage or (lambda _name: None))
+    meta = {k: v for k, v in _provenance(cfg, row).items() if k in _DM_META}
+    params = {k: row[k] for k in FIDUCIAL}
+    box = Box(box_size=cfg.box_size, grid=cfg.voxels, redshift=cfg.redshift, source="synthetic", suite=suite,
+              name=row["name"], dm=dm, galaxies=np.zeros_like(dm), params={**params, "seed": float(row["seed"])},
+              dm_velocity=dm_velocity, meta={**meta, "generator": generator})
+    return box, _to_numpy(cola.pos).astype(np.float32)
+
+
 def simulate_box(cfg: SimulateConfig, row: dict, stage: Callable[[str], None] | None = None) -> Box:
     """Run the whole pipeline for one parameter row; returns the Box (not written).
 
@@ -123,19 +166,7 @@ def simulate_box(cfg: SimulateConfig, row: dict, stage: Callable[[str], None] | 
     meta = _provenance(cfg, row)
     n, L, grid = cfg.particles, cfg.box_size, cfg.voxels
     cosmo = Cosmology(omega_m=row["omega_m"], sigma_8=row["sigma_8"])
-    ics = initial_conditions(cosmo, n, L, meta["ic_seed"], z_start=cfg.z_start, device=dev,
-                             method=cfg.power)
-    done(STAGES[0])
-    cola = run_cola(ics, cosmo, steps=cfg.cola_steps, mesh_factor=cfg.mesh_factor, z_final=cfg.redshift,
-                    device=dev)
-    dm = paint(cola.pos, grid, L, scheme="ngp")
-    dm_velocity = None
-    if cfg.velocities:
-        occupied = dm.clamp(min=1.0)
-        dm_velocity = np.stack([_to_numpy(paint(cola.pos, grid, L, scheme="ngp", weights=cola.vel[:, d])
-                                          / occupied) for d in range(3)]).astype(np.float32)
-    dm = _to_numpy(dm).astype(np.float32)
-    done(STAGES[1])
+    ics, cola, dm, dm_velocity = cola_dm(cfg, row, dev, done)
     halos = find_halos(cola.pos, L, cola.particle_mass, vel=cola.vel, linking_length=cfg.linking_length,
                        min_members=cfg.min_members, max_members_stored=cfg.max_members_stored)
     del cola
@@ -164,6 +195,7 @@ def simulate_box(cfg: SimulateConfig, row: dict, stage: Callable[[str], None] | 
                dm_velocity=dm_velocity, halos=halos, galaxy_catalog=gal, meta=meta)
 
 
+_DM_META = ("particles", "cola_steps", "z_start", "power_spectrum", "mesh_factor", "ic_seed", "set_seed")
 _IDENTITY = ("particles", "cola_steps", "pm_steps", "z_start", "power_spectrum", "mesh_factor",
              "galaxy_model", "ic_seed", "galaxy_seed", "linking_length", "min_members")
 
