@@ -18,9 +18,9 @@ ROOT = Path(galaxygen.__file__).parent
 #: Layers from the bottom up; each unit is a top-level module or sub-package of galaxygen.
 LAYERS = [
     ["__init__", "errors", "constants", "progress"],
-    ["io", "config", "device", "interrupts"],
+    ["io", "config", "device", "interrupts", "fingerprint"],
     ["outputs", "mesh", "box"],
-    ["cosmology", "stats", "runner", "prediction"],
+    ["cosmology", "stats", "runner", "prediction", "catalog"],
     ["halos", "synthetic"],
     ["sources"],
     ["training"],

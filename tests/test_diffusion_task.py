@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from galaxygen.box import read_box
-from galaxygen.models.vdm.transform import CountTransform, ParamTransform, auto_param_names, fit_count_transform
+from galaxygen.models.vdm.transform import CountTransform, fit_count_transform
+from galaxygen.training.params import ParamTransform, auto_param_names
 from galaxygen.errors import ConfigError
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -158,3 +158,26 @@ def test_hod_json_round_trip_and_bad_files(boxes, tmp_path):
         read_fit(bad)
     with pytest.raises(GalaxygenError, match="no such HOD fit file"):
         read_fit(tmp_path / "missing.json")
+
+
+def test_populate_a_dm_only_box_with_fof_halos(boxes, tmp_path):
+    """One's own DM: positions -> `ingest nbody --halos` (FoF, no fields/galaxies) -> `hod populate`."""
+    rng = np.random.default_rng(4)
+    centres = rng.uniform(0, 50, size=(60, 3))
+    clumps = np.repeat(centres, 50, axis=0) + rng.normal(0, 0.03, size=(3000, 3))
+    pos = np.concatenate([clumps, rng.uniform(0, 50, size=(5000, 3))]) % 50.0
+    np.save(tmp_path / "mine.npy", pos)
+    assert main(["ingest", "nbody", str(tmp_path / "mine.npy"), str(tmp_path / "dm"), "--grid", "16",
+                 "--box-size", "50", "--halos", "--omega-m", "0.3"]) == 0
+    box = read_box(tmp_path / "dm" / "mine.h5", allow_dm_only=True)
+    assert len(box.halos["mass"]) == 60 and not box.galaxies.any()
+    fit_path = boxes / "zheng07.json"                           # fitted by an earlier test, else now
+    if not fit_path.exists():
+        fit_path, _ = _fit(boxes, "zheng07")
+    out = tmp_path / "pred"
+    assert main(["hod", "populate", str(fit_path), str(tmp_path / "dm" / "mine.h5"), "--out", str(out)]) == 0
+    pred = read_box(out / "mine.h5")
+    cat = pred.galaxy_catalog
+    assert pred.galaxies.sum() == len(cat["pos"]) >= 60        # a central in each massive halo, and satellites
+    cen = cat["is_central"] == 1
+    np.testing.assert_allclose(cat["pos"][cen], box.halos["pos"][cat["host_halo"][cen]], atol=1e-4)

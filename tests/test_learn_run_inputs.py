@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import logging
 
+import numpy as np
 import pytest
 
 from learn_helpers import learnable_box, tiny_config, write_learnable_boxes
-from galaxygen.box import array_hash, read_box, write_box
+from galaxygen.box import read_box, write_box
+from galaxygen.fingerprint import array_hash
 from galaxygen.cli import main
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -85,3 +87,30 @@ def test_predict_refuses_other_geometry_unless_allowed(run, tmp_path, capsys, ca
         assert main(args + ["--allow-mismatch"]) == 0
     assert said in caplog.text  # still said, as a warning
     assert read_box(out / "CV_9.h5").source == "prediction"
+
+
+def test_a_dm_only_box_predicts_and_is_refused_as_truth(run, tmp_path, capsys):
+    """One's own DM: positions -> `ingest nbody --like RUN` (a box without fields/galaxies) -> predict;
+    evaluate and train refuse it (nothing to score or learn)."""
+    rng = np.random.default_rng(0)
+    dm = learnable_box("CV_7", seed=7).dm                                  # particles per 25/16 Mpc/h voxel
+    idx = np.repeat(np.argwhere(dm >= 0), dm.reshape(-1).astype(int), axis=0)
+    np.save(tmp_path / "mine.npy", ((idx + rng.uniform(0.05, 0.95, idx.shape)) * 25.0 / 16).astype(np.float32))
+    assert main(["ingest", "nbody", str(tmp_path / "mine.npy"), str(tmp_path / "dm"), "--like", str(run / "run"),
+                 "--box-size", "25", "--omega-m", "0.3"]) == 0
+    capsys.readouterr()
+    box = read_box(tmp_path / "dm" / "mine.h5", allow_dm_only=True)
+    assert np.array_equal(box.dm, dm) and box.grid == 16
+    out = tmp_path / "pred"
+    assert main(["predict", str(run / "run"), str(tmp_path / "dm" / "mine.h5"), "--out", str(out)]) == 0
+    pred = read_box(out / "mine.h5")
+    assert pred.source == "prediction" and np.array_equal(pred.dm, dm) and pred.params == {"omega_m": 0.3}
+    assert pred.meta["made_from_dm"] == array_hash(dm) and "made_from_galaxies" not in pred.meta
+    capsys.readouterr()
+    assert main(["evaluate", "--truth", str(tmp_path / "dm" / "mine.h5"), "--pred", f"net={out / 'mine.h5'}",
+                 "--out", str(tmp_path / "eval")]) == 2
+    assert "fields/galaxies: missing: a DM-only box can be predicted, not trained on or scored" in \
+        capsys.readouterr().err
+    assert main(["train", "--config", "two-phase-small", "--boxes", str(tmp_path / "dm"),
+                 "--out", str(tmp_path / "run2")]) == 2
+    assert "a DM-only box can be predicted, not trained on" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import pytest
 
 from galaxygen.box import read_box
 from galaxygen.cli import main
-from galaxygen.sources.universe.suite import LH_RANGES, parameter_table, params_csv
+from galaxygen.sources.universe.sets import LH_RANGES, parameter_table, params_csv
 
 
 def test_cv_set_is_fiducial_with_distinct_seeds():

@@ -7,7 +7,7 @@ Layout (docs/box-format.md)::
     /params          attrs omega_m, sigma_8, a_sn1, a_agn1, a_sn2, a_agn2, seed (as known)
     /meta            attrs: free provenance (str / number), optional
     /fields/dm           float32 (N,N,N)    DM particles per voxel
-    /fields/galaxies     float32 (N,N,N)    galaxies per voxel (target or prediction)
+    /fields/galaxies     float32 (N,N,N)    galaxies per voxel (target or prediction; absent: DM-only)
     /fields/dm_velocity  float32 (3,N,N,N)  optional, mean DM velocity per voxel [km/s]
     /catalogs/halos/*    columns of equal length n (pos (n,3) [Mpc/h], mass [Msun/h], ...)
     /catalogs/galaxies/* columns of equal length n (pos (n,3), stellar_mass, is_central, host_halo)
@@ -24,8 +24,6 @@ Catalog columns share their first dimension, except the ragged member lists ``me
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +38,7 @@ from galaxygen.io import atomic_path
 
 FORMAT = "galaxygen.box"
 VERSION = 1
-SOURCES = ("synthetic", "camels", "cmd", "prediction")
+SOURCES = ("synthetic", "camels", "cmd", "nbody", "prediction")
 PARAM_NAMES = ("omega_m", "sigma_8", "a_sn1", "a_agn1", "a_sn2", "a_agn2", "seed")
 CATALOGS = ("halos", "galaxies")
 RAGGED = ("member_offset", "member_pos")
@@ -184,13 +182,15 @@ def validate_parts(where: str, *, box_size: float, grid: int, source: str, name:
 
 
 def write_box(path: str | os.PathLike, box: Box, *, overwrite: bool = False,
-              compression: str | None = "gzip") -> Path:
+              compression: str | None = "gzip", dm_only: bool = False) -> Path:
     """Write `box` to `path` atomically (temporary file, then rename); returns the path.
 
     Fails if `path` exists unless `overwrite`. Grids are chunked and gzip-compressed (level 1)
-    unless `compression` is None.
+    unless `compression` is None. `dm_only`: no ``fields/galaxies`` (the box's galaxies must be zero).
     """
     validate(box, where=str(path))
+    if dm_only and box.galaxies.any():
+        _fail(str(path), "fields/galaxies", "a DM-only box holds no galaxies")
     opts: dict[str, Any] = {}
     if compression:
         opts = {"compression": compression, "compression_opts": 1, "shuffle": True}
@@ -203,7 +203,8 @@ def write_box(path: str | os.PathLike, box: Box, *, overwrite: bool = False,
             f.create_group("meta").attrs.update(box.meta)
             g = f.create_group("fields")
             g.create_dataset("dm", data=box.dm, **opts)
-            g.create_dataset("galaxies", data=box.galaxies, **opts)
+            if not dm_only:
+                g.create_dataset("galaxies", data=box.galaxies, **opts)
             if box.dm_velocity is not None:
                 g.create_dataset("dm_velocity", data=box.dm_velocity, **opts)
             for name, cat in (("halos", box.halos), ("galaxies", box.galaxy_catalog)):
@@ -317,7 +318,8 @@ def read_header(path: str | os.PathLike) -> BoxHeader:
         return _header(f, path)
 
 
-def read_box(path: str | os.PathLike, *, catalogs: bool = True, velocity: bool = True) -> Box:
+def read_box(path: str | os.PathLike, *, catalogs: bool = True, velocity: bool = True,
+             allow_dm_only: bool = False) -> Box:
     """Read and validate a box file.
 
     Parameters
@@ -327,6 +329,8 @@ def read_box(path: str | os.PathLike, *, catalogs: bool = True, velocity: bool =
         Also read ``catalogs/halos`` and ``catalogs/galaxies`` when present.
     velocity : bool
         Also read ``fields/dm_velocity`` when present.
+    allow_dm_only : bool
+        Read a DM-only box (no ``fields/galaxies``: predicted, never trained on or scored) as zero galaxies.
 
     Raises
     ------
@@ -339,7 +343,9 @@ def read_box(path: str | os.PathLike, *, catalogs: bool = True, velocity: bool =
     with _open(path) as f:
         h = _header(f, path)
         dm = _read_dataset(f, "fields/dm", where)
-        gal = _read_dataset(f, "fields/galaxies", where)
+        if "fields/galaxies" not in f and not allow_dm_only:
+            _fail(where, "fields/galaxies", "missing: a DM-only box can be predicted, not trained on or scored")
+        gal = _read_dataset(f, "fields/galaxies", where) if "fields/galaxies" in f else np.zeros_like(dm)
         vel = _read_dataset(f, "fields/dm_velocity", where) if velocity and "fields/dm_velocity" in f else None
         halos = _read_catalog(f, "catalogs/halos", where) if catalogs else None
         gcat = _read_catalog(f, "catalogs/galaxies", where) if catalogs else None
@@ -354,7 +360,8 @@ def read_info(path: str | os.PathLike) -> dict[str, Any]:
 
     Returns a JSON-ready dict with stable keys.
     """
-    box = read_box(path, catalogs=True, velocity=False)
+    box = read_box(path, catalogs=True, velocity=False, allow_dm_only=True)
+    fields = read_header(path).fields
 
     def cat_info(cat):
         if cat is None:
@@ -366,7 +373,7 @@ def read_info(path: str | os.PathLike) -> dict[str, Any]:
             "meta": dict(box.meta), "n_dm_particles": float(box.dm.sum(dtype=np.float64)),
             "n_galaxies": float(box.galaxies.sum(dtype=np.float64)),
             "occupied_voxels": int((box.galaxies > 0).sum()),
-            "has_dm_velocity": "dm_velocity" in read_header(path).fields,
+            "has_dm_velocity": "dm_velocity" in fields, "dm_only": "galaxies" not in fields,
             "halos": cat_info(box.halos), "galaxies_catalog": cat_info(box.galaxy_catalog)}
 
 
@@ -386,17 +393,3 @@ def list_boxes(paths: list[str | os.PathLike] | str | os.PathLike) -> list[Path]
                 raise BoxFormatError(f"{p}: no such box file or directory")
             out.append(p)
     return out
-
-
-def array_hash(arr: np.ndarray) -> str:
-    """Content hash of an array: sha256 (hex) of its dtype, shape and C-ordered bytes."""
-    a = np.ascontiguousarray(arr)
-    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
-    h.update(a.data)
-    return h.hexdigest()
-
-
-def params_hash(params: Mapping[str, float]) -> str:
-    """Content hash of a params mapping (sorted names, float values as exact JSON reprs)."""
-    text = json.dumps({k: float(v) for k, v in sorted(params.items())}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -17,7 +17,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from galaxygen.box import Box, array_hash, params_hash
+from galaxygen.box import Box
+from galaxygen.fingerprint import array_hash, params_hash
 from galaxygen.errors import BoxFormatError
 
 log = logging.getLogger(__name__)

@@ -8,11 +8,12 @@ from typing import Iterable, TypeVar
 from tqdm.auto import tqdm
 
 T = TypeVar("T")
+NO_PROGRESS = "GALAXYGEN_NO_PROGRESS"  # the environment variable that silences the bars
 
 
 def enabled() -> bool:
     """Whether progress bars are shown."""
-    return os.environ.get("GALAXYGEN_NO_PROGRESS", "") in ("", "0")
+    return os.environ.get(NO_PROGRESS, "") in ("", "0")
 
 
 def progress(iterable: Iterable[T] | None = None, *, desc: str = "", total: int | None = None,

@@ -17,13 +17,13 @@ import sys
 from typing import Sequence
 
 from galaxygen import __version__
-from galaxygen.cli.parsers import demo, evaluate, hod, info, ingest, power, predict, simulate, train
+from galaxygen.cli.parsers import demo, evaluate, generate, hod, info, ingest, power, predict, simulate, train
 from galaxygen.cli.verbosity import add_verbosity, setup_logging
 from galaxygen.errors import GalaxygenError
 from galaxygen.interrupts import is_interrupt
 
 # Sub-command parsers in the order `galaxygen --help` lists them.
-COMMANDS = [info, power, simulate, ingest, hod, train, predict, evaluate, demo]
+COMMANDS = [info, power, simulate, ingest, hod, train, predict, generate, evaluate, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

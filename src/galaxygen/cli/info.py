@@ -20,7 +20,8 @@ def run(args) -> int:
     params = ", ".join(f"{k}={v:g}" for k, v in sorted(info["params"].items())) or "none"
     print(f"  params    {params}")
     print(f"  dm        {info['n_dm_particles']:.0f} particles")
-    print(f"  galaxies  {info['n_galaxies']:.0f} galaxies in {info['occupied_voxels']} voxels")
+    print("  galaxies  " + ("none (a DM-only box)" if info["dm_only"] else
+                              f"{info['n_galaxies']:.0f} galaxies in {info['occupied_voxels']} voxels"))
     print(f"  velocity  {'yes' if info['has_dm_velocity'] else 'no'}")
     for key, label in (("halos", "halos"), ("galaxies_catalog", "gal. cat.")):
         cat = info[key]

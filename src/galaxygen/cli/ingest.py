@@ -1,4 +1,5 @@
-"""`galaxygen ingest camels|cmd ROOT OUT_DIR ...`: real data -> box files.
+"""`galaxygen ingest camels|cmd ROOT OUT_DIR ...`: real data -> box files; `galaxygen ingest nbody
+INPUT... OUT_DIR`: one's own N-body DM -> DM-only box files.
 
 The work of the command: its options are in :mod:`galaxygen.cli.parsers.ingest`.
 """
@@ -6,11 +7,15 @@ The work of the command: its options are in :mod:`galaxygen.cli.parsers.ingest`.
 from __future__ import annotations
 
 import sys
+from functools import partial
 
 from galaxygen.cli.common import emit_json, options_named, scale_of
+from galaxygen.cli.parsers.params import parameter_values
 from galaxygen.sources.camels.camels import CamelsIngestConfig, ingest_camels
 from galaxygen.sources.camels.cmd import CmdIngestConfig, ingest_cmd
 from galaxygen.sources.camels.runner import parse_index_list
+from galaxygen.sources.nbody.ingest import NbodyIngestConfig, ingest_nbody
+from galaxygen.training.run_inputs import grid_like
 
 # Config fields whose command-line option is spelled otherwise (for error messages).
 RENAMED = {"set_name": "--set", "params_file": "--params", "chunk_particles": "--chunk"}
@@ -43,3 +48,15 @@ def run_cmd(args) -> int:
             sims=parse_index_list(args.sims) if args.sims else None, params_file=args.params, units=args.units,
             box_size=args.box_size, n_particles_side=args.n_particles_side, overwrite=args.overwrite)
     return _finish(ingest_cmd(args.root, args.out_dir, cfg, scale_of(args)))
+
+
+def run_nbody(args) -> int:
+    with options_named(RENAMED):
+        cfg = NbodyIngestConfig(grid=args.grid, box_size=args.box_size, length_unit=args.length_unit,
+                                hubble=args.hubble, redshift=args.redshift,
+                                params=tuple(parameter_values(args).items()), halos=args.halos,
+                                mean_count=args.mean_count, suite=args.suite, chunk_particles=args.chunk,
+                                overwrite=args.overwrite)
+        report = ingest_nbody(args.inputs, args.out_dir, cfg,
+                              grid_for=partial(grid_like, args.like) if args.like else None)
+    return _finish(report)

@@ -15,11 +15,12 @@ from galaxygen.stats.power import cross_power, power_spectrum
 def run(args) -> int:
     if args.out:
         check_writable(args.out, args.overwrite)  # before the work: nothing to lose on a refusal
-    box = read_box(args.box, catalogs=False, velocity=False)
+    box = read_box(args.box, catalogs=False, velocity=False, allow_dm_only=args.field == "dm")
     field = getattr(box, args.field)
     opts = dict(bin_width=args.bin_width, k_max=args.k_max, scheme="ngp")
     if args.cross:
-        other = read_box(args.cross, catalogs=False, velocity=False)
+        other = read_box(args.cross, catalogs=False, velocity=False,
+                         allow_dm_only=(args.cross_field or args.field) == "dm")
         if (other.grid, other.box_size) != (box.grid, box.box_size):
             raise GalaxygenError(f"{args.cross}: grid {other.grid} / box {other.box_size} Mpc/h differ from "
                                  f"{args.box}: grid {box.grid} / box {box.box_size} Mpc/h")

@@ -96,11 +96,31 @@ def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_
     :mod:`galaxygen.outputs`). With a shard in `scale` (``--shard K/N``: N processes share
     `out_dir`), it is written box by box instead, each box's files atomically, and a box whose files
     are all there is skipped (resume), as `galaxygen simulate` does (files an interrupted box left
-    are replaced). The boxes run on `scale`'s
-    backend (default: one after another here). Returns the files' final paths (the shard's). Options
-    the task's ``predict`` does not take raise a ConfigError naming them.
+    are replaced). The boxes run on `scale`'s backend (default: one after another here). Returns the
+    files' final paths (the shard's). Options the task's ``predict`` does not take raise a
+    ConfigError naming them.
     """
     overwrite = bool(options.pop("overwrite", False))
+    out_dir, scale = Path(out_dir), scale or runner.Scale()
+    if scale.shard is not None:
+        return _predict_boxes(run_dir, boxes, out_dir, allow_mismatch, scale, overwrite, options)
+    with staged_folder(out_dir, COMMAND, overwrite=overwrite) as tmp:
+        written = _predict_boxes(run_dir, boxes, tmp, allow_mismatch, scale, False, options)
+    return [out_dir / Path(p).relative_to(tmp) for p in written]
+
+
+def predict_into(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], folder: Path,
+                 *, allow_mismatch: bool = False, **options: Any) -> list[Path]:
+    """`predict` writing straight into the existing `folder` (the caller owns it, e.g. a staged one),
+    one box after another here."""
+    return _predict_boxes(run_dir, boxes, Path(folder), allow_mismatch, runner.Scale(), False, options)
+
+
+def _predict_boxes(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], folder: Path,
+                   allow_mismatch: bool, scale: runner.Scale, overwrite: bool,
+                   options: dict[str, Any]) -> list[Path]:
+    """Check the options and inputs, then predict each box (or `scale`'s shard of them) into
+    `folder` as one `galaxygen.runner` task per box; returns the chosen boxes' files."""
     config = RunDir(run_dir).config()
     name = task_name(config)
     task = get_task(name)
@@ -111,25 +131,16 @@ def predict(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike], out_
             raise ConfigError(f"predict: option(s) {['--' + k for k in unknown]} do not apply to a {name} run")
     paths = list_boxes(list(boxes))
     check_inputs(run_dir, paths, allow_mismatch=allow_mismatch)
-    out_dir, scale = Path(out_dir), scale or runner.Scale()
-
-    def boxes_into(folder: Path, overwrite: bool) -> list[Path]:
-        tasks = []
-        for p in paths:
-            box = read_header(p).name
-            files = tuple(task.prediction_files(Path(run_dir), box, folder, **options))
-            args = (name, Path(run_dir), p, folder, {**options, "overwrite": overwrite or _leftovers(files)})
-            tasks.append(runner.Task(box, predict_one, args, output=files))
-        planned = runner.plan(tasks, command=COMMAND, overwrite=overwrite, shard=scale.shard)
-        folder.mkdir(parents=True, exist_ok=True)
-        done = runner.run(planned, backend=scale.backend(len(planned.todo)))
-        if done.failed:
-            raise next(iter(done.failed.values()))
-        chosen = {t.name for t in planned.todo + planned.skipped}
-        return [f for t in tasks if t.name in chosen for f in t.files]
-
-    if scale.shard is not None:
-        return boxes_into(out_dir, overwrite)
-    with staged_folder(out_dir, COMMAND, overwrite=overwrite) as tmp:
-        written = boxes_into(tmp, False)
-    return [out_dir / Path(p).relative_to(tmp) for p in written]
+    tasks = []
+    for p in paths:
+        box = read_header(p).name
+        files = tuple(task.prediction_files(Path(run_dir), box, folder, **options))
+        args = (name, Path(run_dir), p, folder, {**options, "overwrite": overwrite or _leftovers(files)})
+        tasks.append(runner.Task(box, predict_one, args, output=files))
+    planned = runner.plan(tasks, command=COMMAND, overwrite=overwrite, shard=scale.shard)
+    folder.mkdir(parents=True, exist_ok=True)
+    done = runner.run(planned, backend=scale.backend(len(planned.todo)))
+    if done.failed:
+        raise next(iter(done.failed.values()))
+    chosen = {t.name for t in planned.todo + planned.skipped}
+    return [f for t in tasks if t.name in chosen for f in t.files]

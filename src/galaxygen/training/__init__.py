@@ -5,5 +5,6 @@ Modules: ``run`` (a run directory's lifecycle: start, resume, records, trained w
 the cube's symmetries, the sample stream), ``trainer`` (the generic Trainer), ``logs`` (what it
 records), ``checkpoint``, ``distributed`` (DDP via torchrun), ``tiling`` (tiled whole-box
 inference), ``receptive`` (networks' receptive radii, the exact halo), ``run_inputs`` (what a run
-was trained on, checked at prediction). See docs/training.md.
+was trained on, checked at prediction), ``params`` (conditioning parameters and their
+standardisation). See docs/training.md.
 """

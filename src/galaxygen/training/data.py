@@ -11,21 +11,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
-import h5py
-import hdf5plugin  # noqa: F401  (registers Blosc etc. for compressed inputs)
 import numpy as np
 import torch
 
-from galaxygen.box import PARAM_NAMES, Box, read_box
+from galaxygen.box import PARAM_NAMES, Box, read_box, read_header
 from galaxygen.config import require
 from galaxygen.errors import ConfigError, GalaxygenError
+from galaxygen.fingerprint import array_hash, fingerprint, params_hash
 
 
 @dataclass(frozen=True)
@@ -117,20 +115,14 @@ class Split:
 
 
 def box_fingerprint(path: str | Path) -> str:
-    """SHA-256 (hex) of what training reads from a box file: grid, box size, redshift, params and
-    every grid under ``fields/`` (name, shape, dtype and values). Meta and catalogues are left out."""
-    h = hashlib.sha256()
-    with h5py.File(path, "r") as f:
-        for key in ("grid", "box_size", "redshift"):
-            h.update(f"{key}={float(f.attrs[key])!r};".encode())
-        params = f["params"].attrs if "params" in f else {}
-        for key in sorted(params):
-            h.update(f"{key}={float(params[key])!r};".encode())
-        for name in sorted(f["fields"]):
-            data = np.ascontiguousarray(f["fields"][name][()])
-            h.update(f"{name}:{data.shape}:{data.dtype.str};".encode())
-            h.update(data.data)
-    return h.hexdigest()
+    """Content hash (`galaxygen.fingerprint`) of what training reads from a box file: grid, box size,
+    redshift, params and its grids (DM, galaxies, DM velocity). Meta and catalogues are left out."""
+    box = read_box(path, catalogs=False, velocity=True)
+    parts = {"grid": repr(box.grid), "box_size": repr(float(box.box_size)), "redshift": repr(float(box.redshift)),
+             "params": params_hash(box.params), "dm": array_hash(box.dm), "galaxies": array_hash(box.galaxies)}
+    if box.dm_velocity is not None:
+        parts["dm_velocity"] = array_hash(box.dm_velocity)
+    return fingerprint(parts)
 
 
 def box_records(paths: Sequence[str | Path]) -> tuple[BoxRecord, ...]:
@@ -138,9 +130,7 @@ def box_records(paths: Sequence[str | Path]) -> tuple[BoxRecord, ...]:
     out = []
     for p in paths:
         path = os.path.abspath(p)
-        with h5py.File(path, "r") as f:
-            name = str(f.attrs["name"])
-        out.append(BoxRecord(name, path, box_fingerprint(path)))
+        out.append(BoxRecord(read_header(path).name, path, box_fingerprint(path)))
     names = [b.name for b in out]
     if len(set(names)) != len(names):
         raise ConfigError(f"box names must be unique within a training set, got {sorted(names)}")
@@ -197,8 +187,7 @@ def split_boxes(paths: Sequence[str | Path], cfg: DataConfig) -> Split:
         split = Split(pick(cfg.train_boxes, "train_boxes"), pick(cfg.validation_boxes, "validation_boxes"),
                       pick(cfg.test_boxes, "test_boxes"))
     elif len(paths) == 1:
-        with h5py.File(paths[0], "r") as f:
-            n = int(f.attrs["grid"])
+        n = read_header(paths[0]).grid
         n_val = int(round(cfg.validation * n))
         n_test = int(round(cfg.test * n))
         n_train = n - n_val - n_test

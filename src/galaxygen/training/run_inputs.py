@@ -6,9 +6,10 @@ Written at train time beside ``split.json`` (both tasks)::
      "boxes": [{"name": "CV_0", "suite": "A", "split": "train", "dm": "<sha256 of fields/dm>"}, ...]}
 
 ``geometries`` are the distinct (box size [Mpc/h], grid, redshift) of the training and validation
-boxes; ``boxes`` every box of the split with the hash of its DM field (`galaxygen.box.array_hash`),
+boxes; ``boxes`` every box of the split with the hash of its DM field (`galaxygen.fingerprint.array_hash`),
 so that a box is recognised by its content whatever its path or name.
 
+`grid_like` (``galaxygen ingest nbody --like RUN``) paints one's own DM at the run's voxel size.
 `check_inputs` (run by ``galaxygen predict``) refuses an input whose box size, voxel size or
 redshift differ from every training geometry (a network is not trained for other scales or
 epochs) unless ``allow_mismatch``, and warns when an input was in the run's training or validation
@@ -24,7 +25,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from galaxygen.box import Box, array_hash, read_box
+from galaxygen.box import Box, read_box
+from galaxygen.fingerprint import array_hash
 from galaxygen.errors import GalaxygenError
 from galaxygen.io import write_json
 
@@ -71,6 +73,36 @@ def _differences(g: dict[str, float], ref: dict[str, float]) -> list[str]:
     return out
 
 
+def grid_like(run_dir: str | Path, box_size: float, redshift: float, where: str) -> int:
+    """Voxels per side that paint a box of `box_size` [Mpc/h] at `redshift` at the voxel size of the
+    run's training boxes (``galaxygen ingest nbody --like RUN``).
+
+    Raises GalaxygenError in one line naming `where` when the run has no inputs.json, or when no
+    training geometry can match: the box is not a whole number of the run's voxels, or the redshift
+    differs. A box size the run was not trained on is a warning (`check_inputs` refuses it unless
+    ``allow_mismatch``).
+    """
+    path = Path(run_dir) / INPUTS
+    if not path.is_file():
+        raise GalaxygenError(f"{where}: --like {run_dir}: no {INPUTS} (not a run, or trained by an older "
+                             f"galaxygen): give the grid (--grid N)")
+    why = []
+    for ref in json.loads(path.read_text()).get("geometries") or []:
+        n = max(1, round(box_size / ref["voxel_size"]))
+        if not np.isclose(box_size / n, ref["voxel_size"], rtol=BOX_RTOL, atol=0):
+            why.append(f"a {box_size:g} Mpc/h box is not a whole number of its {ref['voxel_size']:.6g} Mpc/h "
+                       f"voxels ({box_size / ref['voxel_size']:.6g})")
+        elif not np.isclose(redshift, ref["redshift"], rtol=Z_TOL, atol=Z_TOL):
+            why.append(f"it was trained at redshift {ref['redshift']:g}, this DM is at {redshift:g}")
+        else:
+            if not np.isclose(box_size, ref["box_size"], rtol=BOX_RTOL, atol=0):
+                log.warning(f"{where}: a {box_size:g} Mpc/h box, {run_dir} was trained on {ref['box_size']:g} "
+                            f"Mpc/h boxes: `galaxygen predict` needs --allow-mismatch for it")
+            return n
+    raise GalaxygenError(f"{where}: cannot be painted at the voxel size of {run_dir}: "
+                         f"{'; '.join(why) or 'it records no training geometry'}")
+
+
 def check_inputs(run_dir: str | Path, paths: Sequence[Path], *, allow_mismatch: bool = False) -> None:
     """Check the boxes a run is asked to predict against what it was trained on (see module doc).
 
@@ -92,7 +124,7 @@ def check_inputs(run_dir: str | Path, paths: Sequence[Path], *, allow_mismatch: 
             used.setdefault(entry["dm"], []).append(entry["split"])
     mismatched = []
     for p in paths:
-        box = read_box(p, catalogs=False, velocity=False)
+        box = read_box(p, catalogs=False, velocity=False, allow_dm_only=True)
         g = geometry(box)
         diffs = [_differences(g, ref) for ref in geometries]
         if diffs and all(diffs):

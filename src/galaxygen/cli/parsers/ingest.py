@@ -1,12 +1,13 @@
-"""`galaxygen ingest camels|cmd`: the options (the work: :mod:`galaxygen.cli.ingest`)."""
+"""`galaxygen ingest camels|cmd|nbody`: the options (the work: :mod:`galaxygen.cli.ingest`)."""
 
 from __future__ import annotations
 
 from galaxygen.cli.parsers.common import add_overwrite, add_scale, calls
+from galaxygen.cli.parsers.params import add_parameter_options
 
 
 def register(sub) -> None:
-    p = sub.add_parser("ingest", help="CAMELS simulations or CMD grids -> box files",
+    p = sub.add_parser("ingest", help="CAMELS simulations, CMD grids or your own N-body DM -> box files",
                        description="Turn CAMELS data on disk into galaxygen box files (one per simulation). "
                                    "See docs/camels.md for what to download.")
     kinds = p.add_subparsers(dest="kind", metavar="KIND")
@@ -76,4 +77,47 @@ def register(sub) -> None:
     add_scale(m)
     add_overwrite(m)
     calls(m, "galaxygen.cli.ingest", "run_cmd")
+    _register_nbody(kinds)
 
+
+def _register_nbody(kinds) -> None:
+    """Add the ``nbody`` kind to the ``ingest`` sub-parsers `kinds`."""
+    n = kinds.add_parser(
+        "nbody", help="your own N-body DM (snapshot, positions or density grid) -> DM-only boxes to predict",
+        description="One DM-only box per input (no fields/galaxies: `galaxygen predict` fills it), named after the "
+                    "input file: an HDF5 snapshot of the Gadget/AREPO/SWIFT family (Header/BoxSize, "
+                    "PartType1/Coordinates; a multi-file one by its part snap.0.hdf5; lengths in the units its "
+                    "header records, or --length-unit), a positions array (n, 3) or a density grid (M, M, M) "
+                    "(FILE.npy, or FILE.h5:DATASET; with --box-size). fields/dm = NGP counts of the particles, or "
+                    "the grid summed into coarser voxels. Paint at --grid N voxels per side, or at the voxel size "
+                    "of a trained run (--like RUN), which refuses in one line when it cannot match. Existing boxes "
+                    "are skipped (resume). Prints a JSON summary; exit status 1 if any input failed. See "
+                    "docs/own-dm.md.")
+    n.add_argument("inputs", nargs="+", metavar="INPUT", help="snapshot file, FILE.npy or FILE.h5:DATASET")
+    n.add_argument("out_dir", metavar="OUT_DIR", help="output folder; boxes are written as OUT_DIR/<name>.h5")
+    size = n.add_mutually_exclusive_group()
+    size.add_argument("--grid", type=int, default=None, metavar="N",
+                      help="voxels per side (a density grid: a divisor of its own, default its own)")
+    size.add_argument("--like", default=None, metavar="RUN",
+                      help="paint at the voxel size of the boxes this trained run learnt from (its inputs.json)")
+    n.add_argument("--box-size", type=float, default=None, metavar="L",
+                   help="box side in --length-unit (positions and grids; a snapshot's header has it)")
+    n.add_argument("--length-unit", default=None, choices=("Mpc/h", "kpc/h", "Mpc", "kpc"),
+                   help="unit of the positions and box size (default: a snapshot's own, else Mpc/h); one that "
+                        "differs from a snapshot's own is refused")
+    n.add_argument("--hubble", type=float, default=None, metavar="h",
+                   help="h, for lengths in Mpc or kpc when the file does not record it")
+    n.add_argument("--redshift", type=float, default=None, metavar="Z",
+                   help="redshift of the DM (default: a snapshot's own, else 0)")
+    n.add_argument("--halos", action="store_true",
+                   help="find FoF halos (b = 0.2, >= 20 members) -> catalogs/halos, so that `galaxygen hod "
+                        "populate` can fill the box too (needs Omega_m: the snapshot's or --omega-m)")
+    n.add_argument("--mean-count", type=float, default=None, metavar="X",
+                   help="density grids holding another density than DM particles per voxel (1 + delta, mass): "
+                        "rescale to a mean of X particles per voxel")
+    n.add_argument("--suite", default="nbody", help="suite name of the boxes (default: nbody)")
+    n.add_argument("--chunk", type=int, default=1 << 22,
+                   help="particles read at a time (default: 4194304)")
+    add_parameter_options(n, "unknown, left out of the box; a snapshot's Omega_m fills --omega-m")
+    add_overwrite(n)
+    calls(n, "galaxygen.cli.ingest", "run_nbody")

@@ -224,7 +224,7 @@ def populate_boxes(fit_path: str | os.PathLike, paths: Sequence[str | os.PathLik
     written = []
     with staged_folder(out_dir, "hod populate", overwrite=overwrite) as tmp:
         for p in progress(files, desc="populating boxes"):
-            box = read_box(p, catalogs=True, velocity=False)
+            box = read_box(p, catalogs=True, velocity=False, allow_dm_only=True)
             for k, out in enumerate(output_names(box.name, realisations)):
                 pred = populate_box(box, model, box_rng(seed, box.name, k), model=f"hod:{fit.model}",
                                     trained_on=fit.trained_on, seed=seed, source_path=p, realisation=k,

@@ -1,7 +1,8 @@
 """The two-phase networks: their registry (name -> class), their config, and how one is built.
 
-Every network is ``cls(in_channels, out_channels, **options)`` where its ``config_keys`` name the
-:class:`ModelConfig` fields it takes, so :func:`build_network` needs no case per network.
+Every network is ``cls(in_channels, out_channels, n_params=P, **options)`` where its ``config_keys``
+name the :class:`ModelConfig` fields it takes, so :func:`build_network` needs no case per network;
+``n_params`` > 0 conditions it on that many box parameters (`film`), called as ``net(x, params)``.
 """
 
 from __future__ import annotations
@@ -44,11 +45,11 @@ class ModelConfig:
         require(self.activation in ACTIVATIONS, f"model.activation: expected one of {sorted(ACTIVATIONS)}")
 
 
-def build_network(cfg: ModelConfig, in_channels: int, out_channels: int) -> nn.Module:
-    """The configured network (fresh weights from torch's global generator); every network has
-    ``align`` and ``receptive_radius``."""
+def build_network(cfg: ModelConfig, in_channels: int, out_channels: int, n_params: int = 0) -> nn.Module:
+    """The configured network (fresh weights from torch's global generator), conditioned on
+    `n_params` box parameters when > 0; every network has ``align`` and ``receptive_radius``."""
     cls = NETWORKS[cfg.name]
-    return cls(in_channels, out_channels, **{k: getattr(cfg, k) for k in cls.config_keys})
+    return cls(in_channels, out_channels, n_params=n_params, **{k: getattr(cfg, k) for k in cls.config_keys})
 
 
 def halo_for(model: nn.Module, requested: int | None = None) -> int:

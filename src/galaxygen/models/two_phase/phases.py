@@ -5,6 +5,8 @@ threshold is chosen on the validation boxes to reach a target recall at the best
 Phase 2 trains a regressor of galaxy counts on the voxels the mask keeps plus the truly occupied
 ones. The prediction is mask × counts, rounded or Poisson-sampled with a seed. Either phase can
 run alone (classifier alone: one galaxy per kept voxel; regressor alone: counts everywhere).
+With ``condition_params`` both networks also take the box parameters (`film`), standardised by
+`galaxygen.training.params.ParamTransform`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from galaxygen.models.two_phase.losses import LossConfig, make_loss, rate_from_o
 from galaxygen.models.two_phase.networks import ModelConfig, halo_for
 from galaxygen.training.crops import CropDataset
 from galaxygen.training.data import BoxData, DataConfig
+from galaxygen.training.params import ConditionChoice, ParamTransform, check_condition_params
 from galaxygen.training.tiling import predict_tiled
 from galaxygen.training.trainer import EarlyStopping, TrainConfig
 
@@ -72,6 +75,8 @@ class TwoPhaseConfig:
     counts : how the regressor's expected counts become galaxies (`galaxy_counts`); the default 'total'
         keeps the box's expected number of galaxies, which needs calibrated rates: the default
         regressor loss 'poisson' (an up-weighted MSE inflates them).
+    condition_params : box parameters both networks take (`film`): 'none' (the default), 'auto' (those
+        that vary across the training boxes) or a list of names.
     """
 
     task: Literal["two_phase"] = "two_phase"
@@ -80,6 +85,7 @@ class TwoPhaseConfig:
     phases: tuple[str, ...] = PHASES
     target_recall: float = 0.95
     counts: Literal["round", "total", "poisson"] = "total"
+    condition_params: ConditionChoice = "none"
     data: DataConfig = field(default_factory=DataConfig)
     classifier: PhaseConfig = field(default_factory=_classifier_default)
     regressor: PhaseConfig = field(default_factory=_regressor_default)
@@ -93,6 +99,7 @@ class TwoPhaseConfig:
                 f"classifier.loss.name: {self.classifier.loss.name!r} is a regression loss")
         require(self.regressor.loss.kind == "regressor",
                 f"regressor.loss.name: {self.regressor.loss.name!r} is a classification loss")
+        check_condition_params(self.condition_params)
 
 
 # ----------------------------------------------------------------------------- metrics and threshold
@@ -205,20 +212,28 @@ def largest_remainder(rate: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- phase tasks
 
-def infer_box(model: torch.nn.Module, b: BoxData, cfg: InferConfig, device: torch.device) -> torch.Tensor:
-    """Raw network output (C_out, N, N, N) on the CPU for a whole box, by tiles."""
+def infer_box(model: torch.nn.Module, b: BoxData, cfg: InferConfig, device: torch.device,
+              params: torch.Tensor | None = None) -> torch.Tensor:
+    """Raw network output (C_out, N, N, N) on the CPU for a whole box, by tiles; `params` (1, P): the
+    box's standardised parameters for a conditioned network (every tile gets them)."""
     align = int(getattr(model, "align", 1))
     tile = min(b.grid, -(-cfg.tile // align) * align)
-    return predict_tiled(model, b.inputs, tile=tile, halo=halo_for(model, cfg.halo), batch=cfg.batch,
+    fn = model if params is None else (lambda w: model(w, params.to(w.device).expand(w.shape[0], -1)))
+    return predict_tiled(fn, b.inputs, tile=tile, halo=halo_for(model, cfg.halo), batch=cfg.batch,
                          align=align, device=device)
+
+
+def box_params(ptr: ParamTransform, b: BoxData) -> torch.Tensor | None:
+    """The standardised parameters (1, P) of a loaded box, None without conditioning."""
+    return ptr.forward_batch(b.params[None]) if ptr.names else None
 
 
 class ClassifierTask:
     """Phase 1 for :class:`~galaxygen.training.trainer.Trainer`: occupied-voxel logits."""
 
     def __init__(self, model: torch.nn.Module, train_boxes: Sequence[BoxData], val_boxes: Sequence[BoxData],
-                 cfg: TwoPhaseConfig, device: torch.device):
-        self.model, self.cfg, self.device = model, cfg, device
+                 cfg: TwoPhaseConfig, device: torch.device, params: ParamTransform = ParamTransform((), (), ())):
+        self.model, self.cfg, self.device, self.params = model, cfg, device, params
         self.train_dataset = CropDataset(train_boxes, cfg.data, seed=cfg.seed)
         self.val_boxes = list(val_boxes)
         self.loss = make_loss(cfg.classifier.loss)
@@ -229,7 +244,7 @@ class ClassifierTask:
         return out[:, :, p:out.shape[2] - p, p:out.shape[3] - p, p:out.shape[4] - p] if p else out
 
     def training_loss(self, model, batch):
-        logits = self._crop(model(batch["input"])).float()
+        logits = self._crop(model(batch["input"], self.params.forward_batch(batch["params"]))).float()
         y = batch["target"]
         loss = self.loss(logits, y, None)
         with torch.no_grad():
@@ -240,7 +255,8 @@ class ClassifierTask:
 
     def probabilities(self, model, b: BoxData) -> np.ndarray:
         """Classifier probability (N,N,N) float32 for a whole box."""
-        return torch.sigmoid(infer_box(model, b, self.cfg.infer, self.device)[0].float()).numpy()
+        out = infer_box(model, b, self.cfg.infer, self.device, box_params(self.params, b))
+        return torch.sigmoid(out[0].float()).numpy()
 
     def validate(self, model) -> dict[str, float]:
         if not self.val_boxes:
@@ -248,7 +264,7 @@ class ClassifierTask:
         probs, truths, losses = [], [], []
         for b in self.val_boxes:
             m = b.mask()
-            logits = infer_box(model, b, self.cfg.infer, self.device)[0].float()
+            logits = infer_box(model, b, self.cfg.infer, self.device, box_params(self.params, b))[0].float()
             t = b.target
             losses.append(float(self.loss(logits[torch.from_numpy(m)], t[torch.from_numpy(m)], None)))
             probs.append(torch.sigmoid(logits).numpy()[m])
@@ -267,8 +283,9 @@ class RegressorTask:
     """Phase 2: counts on the kept voxels (``extras['keep']`` of each box; all voxels without it)."""
 
     def __init__(self, model: torch.nn.Module, train_boxes: Sequence[BoxData], val_boxes: Sequence[BoxData],
-                 cfg: TwoPhaseConfig, device: torch.device, threshold: float | None):
-        self.model, self.cfg, self.device, self.threshold = model, cfg, device, threshold
+                 cfg: TwoPhaseConfig, device: torch.device, threshold: float | None,
+                 params: ParamTransform = ParamTransform((), (), ())):
+        self.model, self.cfg, self.device, self.threshold, self.params = model, cfg, device, threshold, params
         self.train_dataset = CropDataset(train_boxes, cfg.data, seed=cfg.seed + 1)
         self.val_boxes = list(val_boxes)
         self.loss_cfg = cfg.regressor.loss
@@ -277,7 +294,7 @@ class RegressorTask:
 
     def training_loss(self, model, batch):
         p = self.pad
-        out = model(batch["input"])
+        out = model(batch["input"], self.params.forward_batch(batch["params"]))
         out = (out[:, :, p:-p, p:-p, p:-p] if p else out).float()
         keep = batch.get("keep")
         loss = self.loss(out, batch["target"], keep)
@@ -294,7 +311,7 @@ class RegressorTask:
             m = torch.from_numpy(b.mask())
             keep = b.extras.get("keep")
             sel = m & (keep > 0) if keep is not None else m
-            out = infer_box(model, b, self.cfg.infer, self.device)[0].float()
+            out = infer_box(model, b, self.cfg.infer, self.device, box_params(self.params, b))[0].float()
             losses.append(float(self.loss(out[sel], b.target[sel], None)))
             rate = rate_from_output(out, self.loss_cfg).numpy()
             prob = b.extras["prob"].numpy() if "prob" in b.extras else None

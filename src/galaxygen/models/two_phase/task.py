@@ -5,7 +5,8 @@ Run directory layout::
     config.json      resolved config (rebuilds everything)
     split.json       training / validation / test regions
     inputs.json      geometry and content hashes of the split's boxes (training.run_inputs)
-    transform.json   input transform statistics (training boxes only)
+    transform.json   input transform statistics (training boxes only); with ``condition_params``, key
+                     ``params``: the parameters' standardisation (training.params.ParamTransform)
     classifier/      checkpoints/{last,best}.pt, train_log.csv, val_log.csv, done.json
     threshold.json   mask threshold chosen on the validation boxes, with its recall and precision
     regressor/       as classifier/
@@ -21,7 +22,7 @@ import h5py
 import numpy as np
 import torch
 
-from galaxygen.box import read_box, write_box
+from galaxygen.box import read_box, read_header, write_box
 from galaxygen.prediction import prediction_box
 from galaxygen.config import from_dict
 from galaxygen.device import resolve_device
@@ -33,7 +34,8 @@ from galaxygen.models.two_phase.phases import (COUNTS, ClassifierTask, Regressor
                                                infer_box, threshold_for_recall)
 from galaxygen.progress import progress
 from galaxygen.training import distributed as D
-from galaxygen.training.data import BoxData, Transform, fit_transform, load_region
+from galaxygen.training.data import BoxData, Split, Transform, fit_transform, load_region
+from galaxygen.training.params import ParamTransform, condition_names, varying_param_names
 from galaxygen.training.run import SPLIT, SUMMARY, TRANSFORM, RunDir, check_predict_options, with_options
 from galaxygen.training.run_inputs import INPUTS
 from galaxygen.training.tiling import prediction_path
@@ -54,17 +56,18 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
     run = RunDir(run_dir)
     dist, cfg, config = run.start(config, parse_config, device, resume=resume, overwrite=overwrite,
                                   entries=RUN_ENTRIES)
-    split, fitted = run.split(boxes, cfg.data, lambda split: fit_transform(split.train, cfg.data).as_dict(), dist,
+    split, fitted = run.split(boxes, cfg.data, lambda split: _fit_transforms(cfg, split), dist,
                               resume=resume, record=lambda split: {"trained_on": _suites(split.train)})
-    transform = Transform.from_dict(fitted)
+    transform, params = Transform.from_dict(fitted), param_transform(fitted)
+    n_params = len(params.names)
     train_boxes = [load_region(r, transform, cfg.data) for r in split.train]
     val_boxes = [load_region(r, transform, cfg.data) for r in split.validation]
     summary = run.summary("two_phase", dist, split)
     threshold = None
     if "classifier" in cfg.phases:
         torch.manual_seed(cfg.seed)
-        task = ClassifierTask(build_network(cfg.classifier.model, transform.channels, 1), train_boxes, val_boxes,
-                              cfg, dist.device)
+        task = ClassifierTask(build_network(cfg.classifier.model, transform.channels, 1, n_params), train_boxes,
+                              val_boxes, cfg, dist.device, params)
         trainer = Trainer(task, cfg.classifier.train, run.phase("classifier"), dist=dist, resume=resume,
                           config=config, name="classifier")
         summary["classifier"] = trainer.fit()
@@ -80,12 +83,31 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
                 b.extras.pop("prob")
     if "regressor" in cfg.phases:
         torch.manual_seed(cfg.seed + 1000)
-        task = RegressorTask(build_network(cfg.regressor.model, transform.channels, 1), train_boxes, val_boxes,
-                             cfg, dist.device, threshold["threshold"] if threshold else None)
+        task = RegressorTask(build_network(cfg.regressor.model, transform.channels, 1, n_params), train_boxes,
+                             val_boxes, cfg, dist.device, threshold["threshold"] if threshold else None, params)
         trainer = Trainer(task, cfg.regressor.train, run.phase("regressor"), dist=dist, resume=resume,
                           config=config, name="regressor")
         summary["regressor"] = trainer.fit()
+    if n_params:
+        summary["condition_params"] = list(params.names)
     return run.finish(summary, dist)
+
+
+def _fit_transforms(cfg: TwoPhaseConfig, split: Split) -> dict[str, Any]:
+    """The DM input transform of the training boxes and, with conditioning, their parameters'
+    standardisation (key ``params``; 'auto': the parameters that vary across the training boxes)."""
+    fitted = fit_transform(split.train, cfg.data).as_dict()
+    if cfg.condition_params != "none":
+        plist = [dict(read_header(r.path).params) for r in split.train]
+        names = condition_names(cfg.condition_params, plist, varying_param_names)
+        if names:
+            fitted["params"] = ParamTransform.fit(names, plist).as_dict()
+    return fitted
+
+
+def param_transform(fitted: dict[str, Any]) -> ParamTransform:
+    """The parameters' standardisation saved in transform.json (no names: an unconditioned run)."""
+    return ParamTransform.from_dict(fitted.get("params", {"names": [], "mean": [], "std": []}))
 
 
 def _suites(regions) -> list[str]:
@@ -115,13 +137,17 @@ def _choose_threshold(task: ClassifierTask, model, boxes: list[BoxData], cfg: Tw
 # ----------------------------------------------------------------------------- prediction
 
 def load_run(run_dir: Path, device: torch.device) -> tuple[TwoPhaseConfig, Transform, dict[str, Any]]:
-    """Config, transform and trained models (eval mode, best weights) of a run directory."""
+    """Config, transform and trained models (eval mode, best weights) of a run directory; the models
+    dict also holds the mask ``threshold`` (with a classifier) and the ``params`` standardisation."""
     run = RunDir(run_dir)
     cfg = parse_config(run.config(), where=f"{run_dir}/config.json")
     run.require_done(cfg.phases)
-    transform = Transform.from_dict(run.read(TRANSFORM))
-    models: dict[str, Any] = {phase: run.load_weights(build_network(getattr(cfg, phase).model, transform.channels, 1),
-                                                      phase, device) for phase in cfg.phases}
+    fitted = run.read(TRANSFORM)
+    transform, params = Transform.from_dict(fitted), param_transform(fitted)
+    models: dict[str, Any] = {phase: run.load_weights(build_network(getattr(cfg, phase).model, transform.channels, 1,
+                                                                    len(params.names)), phase, device)
+                              for phase in cfg.phases}
+    models["params"] = params
     if "classifier" in models:
         models["threshold"] = run.read(THRESHOLD)["threshold"]
     return cfg, transform, models
@@ -130,14 +156,17 @@ def load_run(run_dir: Path, device: torch.device) -> tuple[TwoPhaseConfig, Trans
 def network_outputs(cfg: TwoPhaseConfig, transform: Transform, models: dict[str, Any], box,
                     infer_cfg, device: torch.device) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The classifier's probability and the regressor's rate on a whole box (None for a phase the
-    run lacks), each (N, N, N) float32: what `galaxy_counts` turns into galaxies."""
+    run lacks), each (N, N, N) float32: what `galaxy_counts` turns into galaxies. A conditioned run
+    refuses a box lacking one of its parameters (ConfigError)."""
     b = BoxData(None, box, torch.from_numpy(transform.apply(box.dm, box.dm_velocity)),  # type: ignore[arg-type]
                 torch.from_numpy(box.galaxies), torch.zeros(0), np.zeros((0, 3), np.int64))
+    ptr = models.get("params")
+    params = ptr.forward(box.params, where=f"box {box.name!r}")[None] if ptr is not None and ptr.names else None
     prob = rate = None
     if "classifier" in models:
-        prob = torch.sigmoid(infer_box(models["classifier"], b, infer_cfg, device)[0].float()).numpy()
+        prob = torch.sigmoid(infer_box(models["classifier"], b, infer_cfg, device, params)[0].float()).numpy()
     if "regressor" in models:
-        out = infer_box(models["regressor"], b, infer_cfg, device)[0].float()
+        out = infer_box(models["regressor"], b, infer_cfg, device, params)[0].float()
         rate = rate_from_output(out, cfg.regressor.loss).numpy()
     return prob, rate
 
@@ -167,10 +196,12 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
                              "pass --counts poisson")
     infer_cfg = with_options(cfg.infer, tile=tile, halo=halo, batch=batch)
     trained_on = RunDir(run_dir).read(SPLIT).get("trained_on", [])
+    for path in boxes:  # a conditioned run needs its parameters in every box: refuse before writing any
+        models["params"].forward(read_header(path).params, where=str(path))
     label = "two-phase:" + "+".join(getattr(cfg, p).model.name for p in cfg.phases)
     written = []
     for path in progress(boxes, desc="predict", unit="box"):
-        box = read_box(path, catalogs=True, velocity=cfg.data.velocity)
+        box = read_box(path, catalogs=True, velocity=cfg.data.velocity, allow_dm_only=True)
         outs = prediction_files(run_dir, box.name, out_dir, samples=samples)
         for o in outs:
             check_writable(o, overwrite)

@@ -29,19 +29,20 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
-from galaxygen.box import PARAM_NAMES, read_box, write_box
+from galaxygen.box import read_box, write_box
 from galaxygen.prediction import prediction_box
 from galaxygen.config import from_dict, require
 from galaxygen.device import resolve_device
 from galaxygen.errors import GalaxygenError
 from galaxygen.io import check_writable
 from galaxygen.models.vdm.sampler import sample_box
-from galaxygen.models.vdm.transform import CountTransform, ParamTransform, auto_param_names, fit_count_transform
+from galaxygen.models.vdm.transform import CountTransform, fit_count_transform
 from galaxygen.models.vdm.vdm import VDM, LossTerms, VDMConfig
 from galaxygen.progress import progress
 from galaxygen.training import distributed as D
 from galaxygen.training.crops import CropDataset
 from galaxygen.training.data import DataConfig, Split, Transform, fit_transform, load_region, region_mask
+from galaxygen.training.params import ConditionChoice, ParamTransform, check_condition_params, condition_names
 from galaxygen.training.run import SPLIT, SUMMARY, TRANSFORM, RunDir, check_predict_options, with_options
 from galaxygen.training.run_inputs import INPUTS
 from galaxygen.training.trainer import Trainer, TrainConfig
@@ -99,7 +100,7 @@ class VDMTaskConfig:
     data: DataConfig = field(default_factory=_data_default)
     model: VDMConfig = field(default_factory=VDMConfig)
     galaxies: Literal["unit", "standardize"] = "unit"
-    condition_params: Literal["auto", "none"] | tuple[str, ...] = "auto"
+    condition_params: ConditionChoice = "auto"
     slice_axis: int = 2
     validation_crops: int = 8
     train: TrainConfig = field(default_factory=_train_default)
@@ -113,9 +114,7 @@ class VDMTaskConfig:
                                             f"(the U-Net's {len(self.model.mults)} levels)")
         require(self.slice_axis in (0, 1, 2), f"slice_axis: expected 0, 1 or 2, got {self.slice_axis}")
         require(self.validation_crops >= 0, "validation_crops: expected >= 0")
-        if isinstance(self.condition_params, tuple):
-            bad = [p for p in self.condition_params if p not in PARAM_NAMES or p == "seed"]
-            require(not bad, f"condition_params: unknown {bad}; allowed: {list(PARAM_NAMES[:-1])}")
+        check_condition_params(self.condition_params)
 
 
 def parse_config(config: dict[str, Any], where: str = "config") -> VDMTaskConfig:
@@ -219,12 +218,7 @@ def _fit_transforms(cfg: VDMTaskConfig, split: Split) -> dict[str, Any]:
         fields.append(box.galaxies[region_mask(r, box.grid)])
         plist.append(box.params)
         suites.add(box.suite)
-    if cfg.condition_params == "auto":
-        names = auto_param_names(plist)
-    elif cfg.condition_params == "none":
-        names = ()
-    else:
-        names = tuple(cfg.condition_params)
+    names = condition_names(cfg.condition_params, plist)
     galaxies = fit_count_transform(cfg.galaxies, fields)
     xs = torch.cat([galaxies.forward(f).reshape(-1).double() for f in fields])
     return {"dm": dm_tr.as_dict(), "galaxies": galaxies.as_dict(),
@@ -267,7 +261,7 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
     out_dir = Path(out_dir)
     written: list[Path] = []
     for path in progress(boxes, desc="predict", unit="box"):
-        box = read_box(path, catalogs=True, velocity=dm_tr.channels > 1)
+        box = read_box(path, catalogs=True, velocity=dm_tr.channels > 1, allow_dm_only=True)
         files = prediction_files(run_dir, box.name, out_dir, samples=samples, mean=scfg.mean)
         outs, mean_path = files[:samples], (files[samples] if scfg.mean else None)
         for o in outs + ([mean_path] if mean_path else []):

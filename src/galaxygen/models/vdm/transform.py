@@ -16,25 +16,20 @@ holds a galaxy when expm1 of the sample is at least 0.5 (x ≥ 2·ln(1.5)/ln(2) 
 ``unit`` map). ``max_count`` (twice the largest count per voxel of the training boxes, at least 2)
 caps what an untrained or diverging model could produce (expm1 overflows float32 near 88).
 
-Parameters are standardised by the training boxes' mean and standard deviation, after a log10
-for the astrophysical amplitudes A_SN1, A_AGN1, A_SN2, A_AGN2 (CAMELS samples them
-logarithmically); a parameter that does not vary keeps scale 1.
+The conditioning parameters are standardised by `galaxygen.training.params.ParamTransform`,
+shared with the conditioned two-phase network.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Iterable
 
 import numpy as np
 import torch
 
-from galaxygen.box import PARAM_NAMES
 from galaxygen.errors import ConfigError
-
-LOG_PARAMS = ("a_sn1", "a_agn1", "a_sn2", "a_agn2")
-CONDITION_PARAMS = ("omega_m", "sigma_8", "a_sn1", "a_agn1", "a_sn2", "a_agn2")
 
 
 @dataclass(frozen=True)
@@ -92,58 +87,3 @@ def fit_count_transform(kind: str, fields: Iterable[np.ndarray]) -> CountTransfo
     if kind == "standardize":
         return CountTransform.fit(fields).with_max_count(fields)
     raise ConfigError(f"transform {kind!r}: expected 'unit' or 'standardize'")
-
-
-@dataclass(frozen=True)
-class ParamTransform:
-    """Standardised conditioning parameters (log10 for the A_* amplitudes)."""
-
-    names: tuple[str, ...]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-    @staticmethod
-    def _raw(params: Mapping[str, float], names: Sequence[str], where: str = "box") -> np.ndarray:
-        missing = [k for k in names if k not in params]
-        if missing:
-            raise ConfigError(f"{where}: parameters {missing} are needed for conditioning but missing")
-        return np.array([math.log10(params[k]) if k in LOG_PARAMS else params[k] for k in names], dtype=np.float64)
-
-    @classmethod
-    def fit(cls, names: Sequence[str], params_list: Sequence[Mapping[str, float]]) -> "ParamTransform":
-        names = tuple(names)
-        if not names:
-            return cls((), (), ())
-        raw = np.stack([cls._raw(p, names) for p in params_list])
-        std = raw.std(axis=0)
-        return cls(names, tuple(float(v) for v in raw.mean(axis=0)),
-                   tuple(float(s) if s > 1e-8 else 1.0 for s in std))
-
-    def forward(self, params: Mapping[str, float], where: str = "box") -> torch.Tensor:
-        """(n_params,) float32 tensor."""
-        raw = self._raw(params, self.names, where)
-        return torch.as_tensor((raw - np.array(self.mean)) / np.array(self.std), dtype=torch.float32)
-
-    def forward_batch(self, raw: torch.Tensor) -> torch.Tensor | None:
-        """(B, n_params) from crops' raw (B, 7) parameter vectors in PARAM_NAMES order (None if no names)."""
-        if not self.names:
-            return None
-        dev = raw.device
-        p = raw[:, torch.tensor([PARAM_NAMES.index(k) for k in self.names], device=dev)].double()
-        log = torch.tensor([k in LOG_PARAMS for k in self.names], device=dev)
-        p = torch.where(log, torch.log10(p), p)
-        mean = torch.tensor(self.mean, dtype=torch.float64, device=dev)
-        std = torch.tensor(self.std, dtype=torch.float64, device=dev)
-        return ((p - mean) / std).float()
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"names": list(self.names), "mean": list(self.mean), "std": list(self.std)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ParamTransform":
-        return cls(tuple(d["names"]), tuple(d["mean"]), tuple(d["std"]))
-
-
-def auto_param_names(params_list: Sequence[Mapping[str, float]]) -> tuple[str, ...]:
-    """The conditioning parameters every box carries (in the canonical order)."""
-    return tuple(k for k in CONDITION_PARAMS if params_list and all(k in p for p in params_list))

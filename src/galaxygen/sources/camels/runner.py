@@ -55,15 +55,16 @@ def parse_index_list(text: str) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
-def build_and_write(build: Callable[[], Box], path: Path, overwrite: bool) -> dict:
-    """Build one box and write it to `path` (a `galaxygen.runner` task); returns the box's meta."""
+def build_and_write(build: Callable[[], Box], path: Path, overwrite: bool, dm_only: bool = False) -> dict:
+    """Build one box and write it to `path` (a `galaxygen.runner` task; `dm_only`: see `write_box`);
+    returns the box's meta."""
     box = build()
-    write_box(path, box, overwrite=overwrite)
+    write_box(path, box, overwrite=overwrite, dm_only=dm_only)
     return dict(box.meta)
 
 
 def run_boxes(jobs: Sequence[tuple[str, Callable[[], Box]]], out_dir: str | Path, *, overwrite: bool = False,
-              desc: str = "ingest", scale: runner.Scale | None = None) -> IngestReport:
+              desc: str = "ingest", dm_only: bool = False, scale: runner.Scale | None = None) -> IngestReport:
     """Build and write one box per job ``(name, build)`` into ``out_dir/<name>.h5``: one after another,
     or `scale`'s shard of them on its backend (a Dask cluster: `build` travels there by cloudpickle,
     so it should hold paths, not data).
@@ -71,10 +72,11 @@ def run_boxes(jobs: Sequence[tuple[str, Callable[[], Box]]], out_dir: str | Path
     Existing files are skipped unless `overwrite`, which replaces only box files `galaxygen ingest`
     wrote (recorded in the folder, see :mod:`galaxygen.outputs`; all checked before any work).
     Exceptions from `build` or the writer are caught per box and recorded as ``failed[name] =
-    reason`` (`galaxygen.runner.describe`); KeyboardInterrupt and bugs still stop the run.
+    reason`` (`galaxygen.runner.describe`); KeyboardInterrupt and bugs still stop the run. `dm_only`:
+    boxes are written without ``fields/galaxies`` (`galaxygen.box.write_box`).
     """
     out_dir = Path(out_dir)
-    tasks = [runner.Task(name, build_and_write, (build, out_dir / f"{name}.h5", overwrite),
+    tasks = [runner.Task(name, build_and_write, (build, out_dir / f"{name}.h5", overwrite, dm_only),
                          output=out_dir / f"{name}.h5") for name, build in jobs]
     scale = scale or runner.Scale()
     planned = runner.plan(tasks, command=COMMAND, overwrite=overwrite, shard=scale.shard)

@@ -34,6 +34,8 @@ class SnapshotHeader:
     omega_l: float
     particle_mass: float      # DM particle mass [Msun/h]
     n_particles: int          # DM particles in the whole snapshot
+    length_unit: float = KPC  # Mpc/h per length unit of the file (BoxSize, Coordinates)
+    length_name: str = "kpc/h"
 
 
 def read_header(first: Path) -> SnapshotHeader:
@@ -78,8 +80,6 @@ def iter_particles(header: SnapshotHeader, *, velocities: bool = False, chunk: i
     outside [0, BoxSize] (beyond rounding) raise IngestError as wrong units; the number of
     particles read must equal the header's NumPart_Total[1].
     """
-    box = header.box_size
-    box_kpc = box / KPC
     sqrt_a = np.sqrt(header.scale_factor)
     seen = 0
     for part in header.parts:
@@ -96,14 +96,8 @@ def iter_particles(header: SnapshotHeader, *, velocities: bool = False, chunk: i
                 raise IngestError(f"{part}: dataset 'PartType1/Velocities' missing (needed for --velocities)")
             for start in range(0, n, chunk):
                 rows = slice(start, min(start + chunk, n))
-                pos = read_dataset(f, key, rows).astype(np.float64)
-                lo, hi = pos.min(), pos.max()
-                if lo < -1e-3 * box_kpc or hi > box_kpc * 1.001:
-                    raise IngestError(f"{part}: wrong units: '{key}' spans [{lo:g}, {hi:g}], outside the box "
-                                      f"[0, {box_kpc:g}] kpc/h")
-                pos *= KPC
-                pos %= box
-                pos[pos >= box] -= box
+                pos = box_positions(read_dataset(f, key, rows), header.box_size, header.length_unit,
+                                    header.length_name, f"{part}: '{key}'")
                 vel = None
                 if velocities:
                     vel = read_dataset(f, "PartType1/Velocities", rows).astype(np.float64) * sqrt_a
@@ -112,6 +106,23 @@ def iter_particles(header: SnapshotHeader, *, velocities: bool = False, chunk: i
     if seen != header.n_particles:
         raise IngestError(f"{header.parts[0]}: read {seen} DM particles, Header/NumPart_Total[1] says "
                           f"{header.n_particles} (incomplete snapshot)")
+
+
+def box_positions(raw: np.ndarray, box_size: float, unit: float, unit_name: str, where: str) -> np.ndarray:
+    """Positions (n, 3) read from a file, in a length unit worth `unit` Mpc/h (called `unit_name`), as
+    float64 Mpc/h in [0, `box_size`); IngestError (wrong units) naming `where` when they leave the
+    box [0, box_size] beyond rounding."""
+    pos = np.array(raw, dtype=np.float64)  # a copy: `raw` may be a read-only memory map
+    if len(pos):
+        box_file = box_size / unit
+        lo, hi = pos.min(), pos.max()
+        if not (lo >= -1e-3 * box_file and hi <= box_file * 1.001):
+            raise IngestError(f"{where}: wrong units: positions span [{lo:g}, {hi:g}], outside the box "
+                              f"[0, {box_file:g}] {unit_name}")
+    pos *= unit
+    pos %= box_size
+    pos[pos >= box_size] -= box_size
+    return pos
 
 
 def paint_snapshot(header: SnapshotHeader, grid: int, *, velocities: bool = False, chunk: int = 1 << 22,

@@ -1,4 +1,5 @@
-"""A suite of built-in boxes: CV / LH parameter sets, the per-box pipeline, workers and resume.
+"""A suite of built-in boxes: a parameter set (`galaxygen.sources.universe.sets`), the per-box
+pipeline, workers and resume.
 
 Per box (docs/surrogate.md): 2LPT initial conditions -> cheap COLA run (the DM input: ``fields/dm`` NGP
 counts, optional ``fields/dm_velocity``, FoF halos -> ``catalogs/halos``) -> accurate PM run from
@@ -13,8 +14,6 @@ one after another or in worker processes (`galaxygen.runner`).
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import time
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
-from scipy.stats import qmc
 
 from galaxygen import __version__, runner
 from galaxygen.box import Box, read_info, write_box
@@ -38,13 +36,9 @@ from galaxygen.mesh import paint
 from galaxygen.outputs import check_file, record
 from galaxygen.sources.universe.ics import initial_conditions
 from galaxygen.sources.universe.nbody import run_cola, run_pm
+from galaxygen.sources.universe.sets import FIDUCIAL, SETS, parameter_table, params_csv
 from galaxygen.sources.universe.surrogate import get_variant, mass_unit_for, populate
 
-FIDUCIAL = {"omega_m": 0.3, "sigma_8": 0.8, "a_sn1": 1.0, "a_agn1": 1.0, "a_sn2": 1.0, "a_agn2": 1.0}
-#: CAMELS ranges (arXiv:2010.00619): (low, high, log-uniform?)
-LH_RANGES = {"omega_m": (0.1, 0.5, False), "sigma_8": (0.6, 1.0, False), "a_sn1": (0.25, 4.0, True),
-             "a_agn1": (0.25, 4.0, True), "a_sn2": (0.5, 2.0, False), "a_agn2": (0.5, 2.0, False)}
-CSV_COLUMNS = ("name", "omega_m", "sigma_8", "a_sn1", "a_agn1", "a_sn2", "a_agn2", "seed")
 COMMAND = "simulate"  # the name under which boxes are recorded as written (galaxygen.outputs)
 STAGES = ("initial conditions", "COLA run", "COLA halos", "PM run", "PM halos", "galaxies", "write")
 
@@ -53,14 +47,16 @@ STAGES = ("initial conditions", "COLA run", "COLA halos", "PM run", "PM halos", 
 class SimulateConfig:
     """Settings of `galaxygen simulate` (lengths Mpc/h)."""
 
-    boxes: int = 4
+    boxes: int | None = None  # cv, lh: boxes; 1p: values per parameter (None: sets.DEFAULT_BOXES)
     particles: int = 64
     grid: int | None = None  # voxels per side; None = particles
     box_size: float = 25.0
     redshift: float = 0.0
     galaxy_model: str = "tng-like"
-    set: Literal["cv", "lh"] = "cv"
+    set: Literal["cv", "lh", "1p", "points"] = "cv"
     seed: int = 0
+    values: tuple[tuple[str, float], ...] = ()  # parameters replacing the fiducial ones (sets.py)
+    points: str | None = None                   # CSV file of a points set
     cola_steps: int = 10
     pm_steps: int = 40
     z_start: float = 49.0
@@ -75,13 +71,14 @@ class SimulateConfig:
     overwrite: bool = False
 
     def __post_init__(self) -> None:
-        require(self.boxes >= 1, f"boxes: expected >= 1, got {self.boxes}")
+        require(self.boxes is None or self.boxes >= 1, f"boxes: expected >= 1, got {self.boxes}")
         require(self.particles >= 8, f"particles: expected >= 8 per side, got {self.particles}")
         require(self.grid is None or self.grid >= 1, f"grid: expected >= 1 voxels per side, got {self.grid}")
         require(self.box_size > 0, f"box_size: expected > 0 Mpc/h, got {self.box_size}")
         require(0 <= self.redshift < self.z_start,
                 f"redshift: expected in [0, z_start={self.z_start}), got {self.redshift}")
-        require(self.set in ("cv", "lh"), f"set: expected cv or lh, got {self.set!r}")
+        require(self.set in SETS, f"set: expected one of {', '.join(SETS)}, got {self.set!r}")
+        require((self.set == "points") == (self.points is not None), "points: a points set and its CSV file go together")
         require(self.power in ("camb", "eh"), f"power: expected camb or eh, got {self.power!r}")
         require(self.cola_steps >= 1 and self.pm_steps >= 1, "cola_steps and pm_steps must be >= 1")
         require(self.workers >= 1, f"workers: expected >= 1, got {self.workers}")
@@ -91,52 +88,17 @@ class SimulateConfig:
                 f"max_members_stored: expected >= 1 or None, got {self.max_members_stored}")
         require(0 <= self.seed < 2**32, f"seed: expected in [0, 2^32), got {self.seed}")
         get_variant(self.galaxy_model)
+        if self.set != "points":  # a points file is read (and checked) when the suite starts
+            parameter_table(self.set, self.boxes, self.seed, dict(self.values))
 
     @property
     def voxels(self) -> int:
         return self.particles if self.grid is None else self.grid
 
 
-def box_seeds(seed: int, index: int) -> tuple[int, int]:
-    """(initial-conditions seed, galaxy seed) of box `index` of a set made with `seed`."""
-    ic, gal = np.random.SeedSequence([seed, index]).generate_state(2)
-    return int(ic), int(gal)
-
-
-def parameter_table(set_: str, n_boxes: int, seed: int) -> list[dict]:
-    """Rows {name, omega_m, sigma_8, a_sn1, a_agn1, a_sn2, a_agn2, seed} of a CV or LH set.
-
-    CV: fiducial parameters, a different seed per box. LH: a Latin hypercube (scipy.stats.qmc)
-    over the six parameters in the CAMELS ranges, A_SN1 and A_AGN1 log-uniform.
-    """
-    rows = []
-    if set_ == "lh":
-        unit = qmc.LatinHypercube(d=len(LH_RANGES), seed=np.random.default_rng([seed, 2**31])).random(n_boxes)
-    for i in range(n_boxes):
-        row = {"name": f"{set_.upper()}_{i}", **FIDUCIAL}
-        if set_ == "lh":
-            for u, (key, (lo, hi, log)) in zip(unit[i], LH_RANGES.items()):
-                row[key] = float(lo * (hi / lo) ** u if log else lo + (hi - lo) * u)
-        elif set_ != "cv":
-            raise GalaxygenError(f"set: expected cv or lh, got {set_!r}")
-        row["seed"] = box_seeds(seed, i)[0]
-        rows.append(row)
-    return rows
-
-
-def params_csv(rows: list[dict]) -> str:
-    """The parameter table as CSV text (header ``name,omega_m,...,seed``)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for r in rows:
-        w.writerow([r["name"]] + [repr(float(r[k])) for k in CSV_COLUMNS[1:-1]] + [int(r["seed"])])
-    return buf.getvalue()
-
-
 def _provenance(cfg: SimulateConfig, row: dict) -> dict:
     """Meta attributes that identify a box's settings (also used to validate a resume)."""
-    ic_seed, gal_seed = box_seeds(cfg.seed, int(row["index"]))
+    ic_seed, gal_seed = int(row["seed"]), int(row["galaxy_seed"])
     return {"generator": f"galaxygen {__version__} simulate", "particles": cfg.particles,
             "cola_steps": cfg.cola_steps, "pm_steps": cfg.pm_steps, "z_start": cfg.z_start,
             "power_spectrum": cfg.power,
@@ -151,6 +113,49 @@ def _to_numpy(t) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
+def cola_dm(cfg: SimulateConfig, row: dict, dev, done: Callable[[str], None]) -> tuple:
+    """The DM input of one parameter row: 2LPT initial conditions and the COLA run at ``cfg.redshift``.
+
+    Returns ``(ics, cola, dm, dm_velocity)``: the initial conditions and the COLA particles
+    (`galaxygen.sources.universe.nbody.Particles`, positions [Mpc/h]), ``dm`` the NGP counts per voxel,
+    float32 (G, G, G) with G = ``cfg.voxels``, and ``dm_velocity`` the mean COLA velocity per voxel
+    [km/s], float32 (3, G, G, G), or None unless ``cfg.velocities``. Calls `done` after the first two
+    of `STAGES`.
+    """
+    n, L, grid = cfg.particles, cfg.box_size, cfg.voxels
+    cosmo = Cosmology(omega_m=row["omega_m"], sigma_8=row["sigma_8"])
+    ics = initial_conditions(cosmo, n, L, int(row["seed"]), z_start=cfg.z_start, device=dev, method=cfg.power)
+    done(STAGES[0])
+    cola = run_cola(ics, cosmo, steps=cfg.cola_steps, mesh_factor=cfg.mesh_factor, z_final=cfg.redshift,
+                    device=dev)
+    dm = paint(cola.pos, grid, L, scheme="ngp")
+    dm_velocity = None
+    if cfg.velocities:
+        occupied = dm.clamp(min=1.0)
+        dm_velocity = np.stack([_to_numpy(paint(cola.pos, grid, L, scheme="ngp", weights=cola.vel[:, d])
+                                          / occupied) for d in range(3)]).astype(np.float32)
+    done(STAGES[1])
+    return ics, cola, _to_numpy(dm).astype(np.float32), dm_velocity
+
+
+def dm_box(cfg: SimulateConfig, row: dict, *, suite: str, generator: str,
+           stage: Callable[[str], None] | None = None) -> tuple:
+    """A DM-only Box of one parameter row (ICs and COLA, no halos, no galaxies: write it with
+    ``write_box(..., dm_only=True)``) and its COLA particle positions, float32 (n³, 3) [Mpc/h].
+
+    Its suite is `suite`; its meta records the DM settings and ``generator`` (e.g. ``"galaxygen 0.x generate"``); its
+    params the six parameters and the ICs seed. `stage(name)` is called after the first two of `STAGES`.
+    """
+    dev = resolve_device(cfg.device)
+    _, cola, dm, dm_velocity = cola_dm(cfg, row, dev, stage or (lambda _name: None))
+    meta = {k: v for k, v in _provenance(cfg, row).items() if k in _DM_META}
+    params = {k: row[k] for k in FIDUCIAL}
+    box = Box(box_size=cfg.box_size, grid=cfg.voxels, redshift=cfg.redshift, source="synthetic", suite=suite,
+              name=row["name"], dm=dm, galaxies=np.zeros_like(dm), params={**params, "seed": float(row["seed"])},
+              dm_velocity=dm_velocity, meta={**meta, "generator": generator})
+    return box, _to_numpy(cola.pos).astype(np.float32)
+
+
 def simulate_box(cfg: SimulateConfig, row: dict, stage: Callable[[str], None] | None = None) -> Box:
     """Run the whole pipeline for one parameter row; returns the Box (not written).
 
@@ -161,19 +166,7 @@ def simulate_box(cfg: SimulateConfig, row: dict, stage: Callable[[str], None] | 
     meta = _provenance(cfg, row)
     n, L, grid = cfg.particles, cfg.box_size, cfg.voxels
     cosmo = Cosmology(omega_m=row["omega_m"], sigma_8=row["sigma_8"])
-    ics = initial_conditions(cosmo, n, L, meta["ic_seed"], z_start=cfg.z_start, device=dev,
-                             method=cfg.power)
-    done(STAGES[0])
-    cola = run_cola(ics, cosmo, steps=cfg.cola_steps, mesh_factor=cfg.mesh_factor, z_final=cfg.redshift,
-                    device=dev)
-    dm = paint(cola.pos, grid, L, scheme="ngp")
-    dm_velocity = None
-    if cfg.velocities:
-        occupied = dm.clamp(min=1.0)
-        dm_velocity = np.stack([_to_numpy(paint(cola.pos, grid, L, scheme="ngp", weights=cola.vel[:, d])
-                                          / occupied) for d in range(3)]).astype(np.float32)
-    dm = _to_numpy(dm).astype(np.float32)
-    done(STAGES[1])
+    ics, cola, dm, dm_velocity = cola_dm(cfg, row, dev, done)
     halos = find_halos(cola.pos, L, cola.particle_mass, vel=cola.vel, linking_length=cfg.linking_length,
                        min_members=cfg.min_members, max_members_stored=cfg.max_members_stored)
     del cola
@@ -202,6 +195,7 @@ def simulate_box(cfg: SimulateConfig, row: dict, stage: Callable[[str], None] | 
                dm_velocity=dm_velocity, halos=halos, galaxy_catalog=gal, meta=meta)
 
 
+_DM_META = ("particles", "cola_steps", "z_start", "power_spectrum", "mesh_factor", "ic_seed", "set_seed")
 _IDENTITY = ("particles", "cola_steps", "pm_steps", "z_start", "power_spectrum", "mesh_factor",
              "galaxy_model", "ic_seed", "galaxy_seed", "linking_length", "min_members")
 
@@ -225,7 +219,8 @@ def _check_existing(path: Path, cfg: SimulateConfig, row: dict) -> None:
 
 
 def _write_params(out_dir: Path, rows: list[dict], overwrite: bool, part: str | None = None) -> Path:
-    """Write the whole set's table (every shard writes the same text; `part`: the shard's record part)."""
+    """Write the whole set's table (`part`: the shard's record part). Shards running at once all write
+    the same text, each by an atomic rename, so whichever lands last leaves the same whole file."""
     path = out_dir / "params.csv"
     text = params_csv(rows)
     if path.exists() and path.read_text() == text:
@@ -255,8 +250,9 @@ def _skipped(path: Path) -> dict:
 
 
 def simulate_suite(out_dir: str | os.PathLike, cfg: SimulateConfig, scale: runner.Scale | None = None) -> dict:
-    """Simulate a CV or LH set, or `scale`'s shard of it, into `out_dir` (resumable, on `scale`'s
-    backend, `galaxygen.runner`; default: `cfg.workers` local processes); returns a JSON-ready summary.
+    """Simulate a parameter set (cv, lh, 1p or points; see `sets`), or `scale`'s shard of it, into
+    `out_dir` (resumable, on `scale`'s backend, `galaxygen.runner`; default: `cfg.workers` local
+    processes); returns a JSON-ready summary.
 
     Returns ``{"out_dir", "params_csv", "config", "boxes": [{name, path, status ("written" or
     "skipped"), seconds, n_halos, n_galaxies}]}`` (the shard's boxes). ``params.csv`` always lists
@@ -265,9 +261,7 @@ def simulate_suite(out_dir: str | os.PathLike, cfg: SimulateConfig, scale: runne
     """
     scale = scale or runner.Scale(workers=cfg.workers)
     out = Path(out_dir)
-    rows = parameter_table(cfg.set, cfg.boxes, cfg.seed)
-    for i, r in enumerate(rows):
-        r["index"] = i
+    rows = parameter_table(cfg.set, cfg.boxes, cfg.seed, dict(cfg.values), cfg.points)
     by_name = {r["name"]: r for r in rows}
     paths = {r["name"]: out / f"{r['name']}.h5" for r in rows}
     tasks = [runner.Task(r["name"], simulate_and_write, (cfg, r, paths[r["name"]]), output=paths[r["name"]],
