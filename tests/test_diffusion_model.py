@@ -91,18 +91,19 @@ def test_loss_terms_finite_add_up_and_match_closed_forms():
 
 
 def _oracle(a: float, s: float):
-    """Exact ε̂ = E[ε | z_t, c] for x ~ N(a c, s²): σ (z − α a c) / (α² s² + σ²)."""
-    def eps(z, gamma, cond, params=None):
+    """Exact ε̂ = E[ε | z_t, c] for x ~ N(a c, s²): σ (z − α a c) / (α² s² + σ²), and x̂ = (z − σ ε̂)/α."""
+    def predict(z, gamma, cond, params=None):
         al, si = alpha_sigma(gamma.reshape(-1, *([1] * (z.ndim - 1))))
-        return si * (z - al * a * cond) / (al ** 2 * s ** 2 + si ** 2)
-    return eps
+        eps = si * (z - al * a * cond) / (al ** 2 * s ** 2 + si ** 2)
+        return eps, (z - si * eps) / al
+    return predict
 
 
 def test_exact_denoiser_gives_true_distribution_and_entropy():
     """With the exact denoiser the sampler draws N(a c, s²) and the VLB is the true entropy."""
     a, s = 1.0, 0.5
     model = VDM(VDMConfig(dim=2, width=8, mults=(1,), groups=4, data_noise=0.0))
-    model.eps = _oracle(a, s)
+    model.predict = _oracle(a, s)
     c = torch.tensor([-1.0, 0.0, 1.0]).repeat(683)[:2048].view(32, 1, 8, 8)
     x = ancestral_sample(model, c.shape, steps=250, generator=torch.Generator().manual_seed(1), cond=c)
     for v in (-1.0, 0.0, 1.0):
@@ -220,3 +221,54 @@ def test_tiled_sampling_equals_whole_box():
     assert torch.allclose(whole, tiled, atol=1e-4)
     short = sample_box(model, cond, params, samples=2, seed=1, steps=1, batch=2, tile=10, halo=4)
     assert not torch.allclose(whole, short, atol=1e-4)
+
+
+def _weighted_closed_form(s: float, bias: float, g0: float, g1: float) -> tuple[float, float]:
+    """E[weighted diffusion term] and E[VLB diffusion term] [bits/dim] for x ~ N(0, s²) and the
+    exact denoiser: ½ ∫ w(γ) s²/(s² + e^γ) dγ over [γ₀, γ₁] (the MMSE of ε is α²s²/(α²s² + σ²)),
+    with w = sigmoid(b + γ) (Kingma & Gao 2023): with u = e^γ, k = e^b, partial fractions give
+    ½ k s²/(k s² − 1) [ln((1 + k u)/(s² + u))]; unweighted, ½ [ln(u/(s² + u))]."""
+    k, s2 = math.exp(bias), s * s
+    u0, u1 = math.exp(g0), math.exp(g1)
+    weighted = 0.5 * k * s2 / (k * s2 - 1) * (math.log((1 + k * u1) / (s2 + u1)) - math.log((1 + k * u0) / (s2 + u0)))
+    vlb = 0.5 * (math.log(u1 / (s2 + u1)) - math.log(u0 / (s2 + u0)))
+    return weighted / LN2, vlb / LN2
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_sigmoid_weighted_loss_matches_closed_form_on_gaussian_toy(prediction):
+    """Sigmoid weighting (arXiv:2303.00848) with the exact denoiser of N(0, s²) (the Gaussian
+    baseline with a fresh, zero-output U-Net) has the closed-form expectation; the VLB stays reported."""
+    s, bias = 0.5, 2.0
+    model = VDM(VDMConfig(dim=2, width=4, mults=(1,), groups=2, baseline="gaussian", prediction=prediction,
+                          weighting="sigmoid", weight_bias=bias))
+    model.set_data_stats(0.0, s)
+    g0, g1 = (float(v) for v in model.schedule.endpoints())
+    want_w, want_vlb = _weighted_closed_form(s, bias, g0, g1)
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        terms = [model.loss_terms(s * torch.randn(512, 1, 16, 16, generator=gen), torch.zeros(512, 1, 16, 16),
+                                  generator=gen) for _ in range(4)]
+    weighted = torch.cat([t.weighted for t in terms]).mean().item()
+    vlb = torch.cat([t.diffusion for t in terms]).mean().item()
+    assert weighted == pytest.approx(want_w, rel=0.03)
+    assert vlb == pytest.approx(want_vlb, rel=0.03)
+    assert want_w < 0.8 * want_vlb   # the weighting really changes the objective
+    t = terms[0]
+    assert torch.allclose(t.objective, t.weighted + t.prior + t.recon)
+    assert torch.allclose(t.total, t.diffusion + t.prior + t.recon)
+
+
+def test_v_prediction_is_consistent_with_the_forward_process():
+    """z = α x̂ + σ ε̂ for any network output, with and without the baseline."""
+    for baseline in ("none", "gaussian"):
+        torch.manual_seed(0)
+        model = VDM(VDMConfig(dim=2, width=8, mults=(1,), groups=4, prediction="v", baseline=baseline))
+        model.set_data_stats(-0.5, 0.4)
+        for p in model.net.parameters():
+            torch.nn.init.normal_(p, std=0.1)
+        z, g = torch.randn(3, 1, 8, 8), torch.tensor([-6.0, 0.0, 4.0])
+        eps, x = model.predict(z, g, torch.randn(3, 1, 8, 8), None)
+        a, si = alpha_sigma(g.view(-1, 1, 1, 1))
+        assert torch.allclose(a * x + si * eps, z, atol=1e-5)
+        assert not torch.allclose(eps, model.predict(z, g, torch.zeros(3, 1, 8, 8), None)[0])

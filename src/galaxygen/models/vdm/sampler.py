@@ -1,12 +1,15 @@
-"""Ancestral sampling of the VDM: z_1 ~ N(0, I), then T steps of p(z_s | z_t), then x = z_0/α₀.
+"""Ancestral sampling of the VDM: z_1 ~ N(0, I), then T − 1 steps of p(z_s | z_t), then x = x̂(z_{1/T}).
 
 With s = (i−1)/T < t = i/T (arXiv:2107.00630 appendix A.4, eq. 32-34), writing
 c = −expm1(γ_s − γ_t) = 1 − SNR(t)/SNR(s):
 
-    z_s = (α_s/α_t) (z_t − σ_t c ε̂(z_t; γ_t)) + sqrt(σ_s² c) ε,   ε ~ N(0, I),
+    z_s = (α_s/α_t) (z_t − σ_t c ε̂(z_t; γ_t)) + sqrt(σ_s² c) ε
+        = (α_s/α_t)(1 − c) z_t + α_s c x̂(z_t; γ_t) + sqrt(σ_s² c) ε,   ε ~ N(0, I),
 
-which is q(z_s | z_t, x) with x replaced by the network's estimate (z_t − σ_t ε̂)/α_t.
-The result is the decoder's mean z_0/α₀ (in transformed units).
+which is q(z_s | z_t, x) with x replaced by the network's estimate x̂ = (z_t − σ_t ε̂)/α_t.
+The last step returns x̂ at t = 1/T itself (the noiseless last step of Ho et al. arXiv:2006.11239)
+rather than a draw z_0/α₀: they differ by noise of std σ₀/α₀ (1e-3 at γ₀ = −13.3), and a model
+whose x̂ is exactly a constant (a cascade with a zero residual) then returns exactly that constant.
 
 Randomness comes only from an explicit torch.Generator, so the same seed gives the same samples;
 `sample_seed(seed, k)` derives sample k's generator seed, so sample k is the same whatever the number
@@ -26,7 +29,7 @@ from galaxygen.progress import progress
 from galaxygen.training.receptive import exact_halo
 from galaxygen.training.tiling import predict_tiled
 
-EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+DenoiseFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def sample_seed(seed: int, k: int) -> int:
@@ -44,7 +47,7 @@ def _randn(shape: tuple[int, ...], generators: Sequence[torch.Generator], device
 def ancestral_sample(model: VDM, shape: tuple[int, ...], *, steps: int,
                      generator: torch.Generator | Sequence[torch.Generator],
                      cond: torch.Tensor | None = None, params: torch.Tensor | None = None,
-                     eps_fn: EpsFn | None = None, device: torch.device | str | None = None,
+                     denoise_fn: DenoiseFn | None = None, device: torch.device | str | None = None,
                      desc: str = "") -> torch.Tensor:
     """Draw x ~ p(x | cond, params) of `shape` (B, C, *grid) with `steps` ancestral steps.
 
@@ -59,8 +62,8 @@ def ancestral_sample(model: VDM, shape: tuple[int, ...], *, steps: int,
         depends only on its generator (not on the batch it is drawn in).
     cond, params : tensors or None
         (B, Cc, *grid) transformed DM, (B, n_params) standardised parameters.
-    eps_fn : callable (z, γ_t) -> ε̂, optional
-        Replaces ``model.eps(z, γ_t, cond, params)``, e.g. by a tiled evaluation of whole boxes.
+    denoise_fn : callable (z, γ_t) -> x̂, optional
+        Replaces ``model.denoise(z, γ_t, cond, params)``, e.g. by a tiled evaluation of whole boxes.
 
     Returns
     -------
@@ -69,8 +72,8 @@ def ancestral_sample(model: VDM, shape: tuple[int, ...], *, steps: int,
     if steps < 1:
         raise ValueError(f"steps: expected >= 1, got {steps}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    if eps_fn is None:
-        eps_fn = lambda z, g: model.eps(z, g, cond, params)  # noqa: E731
+    if denoise_fn is None:
+        denoise_fn = lambda z, g: model.denoise(z, g, cond, params)  # noqa: E731
     gens = [generator] if isinstance(generator, torch.Generator) else list(generator)
     if len(gens) not in (1, shape[0]):
         raise ValueError(f"expected 1 or {shape[0]} generators, got {len(gens)}")
@@ -79,15 +82,16 @@ def ancestral_sample(model: VDM, shape: tuple[int, ...], *, steps: int,
     gammas = model.gamma(times.float()).double()
     for i in progress(range(steps), desc=desc or "sampling", total=steps, leave=False):
         g_t, g_s = gammas[i], gammas[i + 1]
-        a_t, s_t = alpha_sigma(g_t)
+        x_hat = denoise_fn(z, g_t.float().expand(shape[0])).float()
+        if i == steps - 1:
+            return x_hat
+        a_t, _ = alpha_sigma(g_t)
         a_s, s_s = alpha_sigma(g_s)
         c = -torch.expm1(g_s - g_t)
-        eps_hat = eps_fn(z, g_t.float().expand(shape[0])).float()
-        mean = (a_s / a_t).float() * (z - (s_t * c).float() * eps_hat)
+        mean = ((a_s / a_t) * (1 - c)).float() * z + (a_s * c).float() * x_hat
         noise = _randn(shape, gens, device)
         z = mean + (s_s * c.sqrt()).float() * noise
-    a_0, _ = alpha_sigma(gammas[-1])
-    return z / a_0.float()
+    raise AssertionError("unreachable")
 
 
 def make_generators(seeds: Sequence[int], device: torch.device | str) -> list[torch.Generator]:
@@ -95,10 +99,10 @@ def make_generators(seeds: Sequence[int], device: torch.device | str) -> list[to
     return [torch.Generator(device=torch.device(device)).manual_seed(int(s)) for s in seeds]
 
 
-def _tiled_eps(model: VDM, cond: torch.Tensor, params: torch.Tensor | None, tile: int, halo: int,
-               batch: int) -> EpsFn:
-    """ε̂ for S whole boxes z (S, 1, N, N, N) by the shared tiled inference (periodic windows)."""
-    def eps_fn(z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+def _tiled_denoise(model: VDM, cond: torch.Tensor, params: torch.Tensor | None, tile: int, halo: int,
+                   batch: int) -> DenoiseFn:
+    """x̂ for S whole boxes z (S, 1, N, N, N) by the shared tiled inference (periodic windows)."""
+    def denoise_fn(z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         s = z.shape[0]
         volume = torch.cat([z[:, 0], cond], dim=0)            # (S + Cc, N, N, N)
 
@@ -107,12 +111,12 @@ def _tiled_eps(model: VDM, cond: torch.Tensor, params: torch.Tensor | None, tile
             zz = w[:, :s].reshape(b * s, 1, *w.shape[2:])
             cc = w[:, s:].repeat_interleave(s, dim=0)
             pp = None if params is None else params.expand(b * s, -1)
-            out = model.eps(zz, g[:1].expand(b * s), cc, pp)
+            out = model.denoise(zz, g[:1].expand(b * s), cc, pp)
             return out.reshape(b, s, *w.shape[2:])
 
         return predict_tiled(fn, volume, tile=tile, halo=halo, batch=batch, align=model.net.multiple,
                              out_device=z.device)[:, None]
-    return eps_fn
+    return denoise_fn
 
 
 @torch.no_grad()
@@ -152,11 +156,11 @@ def sample_box(model: VDM, cond: torch.Tensor, params: torch.Tensor | None, *, s
             if tile is None or tile >= max(n):
                 cc = cond[None].expand(len(ks), *cond.shape)
                 pp = None if params is None else params.expand(len(ks), -1)
-                eps_fn = lambda z, g, cc=cc, pp=pp: model.eps(z, g, cc, pp)  # noqa: E731
+                denoise_fn = lambda z, g, cc=cc, pp=pp: model.denoise(z, g, cc, pp)  # noqa: E731
             else:
                 h = exact_halo(model.net.receptive_radius if halo is None else halo, model.net.multiple)
-                eps_fn = _tiled_eps(model, cond, params, tile, h, batch)
-            x = ancestral_sample(model, (len(ks), 1, *n), steps=steps, generator=gens, eps_fn=eps_fn,
+                denoise_fn = _tiled_denoise(model, cond, params, tile, h, batch)
+            x = ancestral_sample(model, (len(ks), 1, *n), steps=steps, generator=gens, denoise_fn=denoise_fn,
                                  device=device, desc=f"{desc} {ks[0]}-{ks[-1]}")
             out[ks[0]:ks[-1] + 1] = x[:, 0]
         return out

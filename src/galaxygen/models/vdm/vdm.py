@@ -13,6 +13,17 @@ terms, each per sample in bits per dimension (divided by D·ln 2, D = voxels × 
   so that γ₀ cannot run to −∞), evaluated at one draw z_0 ~ q(z_0 | x).
 
 The three add up to the negative ELBO in bits per dimension.
+
+Training may use a *weighted* diffusion loss instead (Kingma & Gao 2023, arXiv:2303.00848, eq. 6):
+½ w(λ_t) γ'(t) ‖ε − ε̂‖² with λ = −γ the log-SNR and the sigmoid weighting w(λ) = sigmoid(b − λ)
+(`weighting: sigmoid`, b = `weight_bias`): monotone in t, so still an ELBO of noise-augmented data
+(their §4), and it down-weights the nearly noiseless times that dominate the plain VLB's gradient.
+The VLB terms are still computed (the same ‖ε − ε̂‖²) and reported in bits/dim.
+
+The network predicts ε (`prediction: eps`) or v = α ε − σ x (`prediction: v`, Salimans & Ho
+arXiv:2202.00512), from which ε̂ = σ z + α v̂ and x̂ = α z − σ v̂. The sampler uses x̂, computed
+so that a zero network output on top of the Gaussian baseline gives that baseline's posterior
+mean exactly (a zero-spread baseline: x̂ = μ to the bit).
 """
 
 from __future__ import annotations
@@ -54,6 +65,13 @@ class VDMConfig:
         prior N(μ, s²) with the training data's mean and spread (buffers ``data_mean``,
         ``data_std``): ε̂ = σ (z − α μ) / (α² s² + σ²) + U-Net. An untrained model then samples
         N(μ, s²) (nearly empty boxes) instead of the unit-variance noise of ε̂ = 0.
+    prediction : 'eps' | 'v'
+        What the U-Net outputs: ε, or v = α ε − σ x (arXiv:2202.00512).
+    weighting : 'vlb' | 'sigmoid'
+        Training loss: the plain VLB, or the sigmoid-weighted diffusion term w(λ) = sigmoid(b − λ)
+        of Kingma & Gao 2023 (arXiv:2303.00848) plus the prior and reconstruction terms.
+    weight_bias : float
+        b of the sigmoid weighting.
     width, mults, blocks, groups, dropout
         U-Net size (Ono et al. arXiv:2403.10648: width 48, 4 levels).
     """
@@ -66,6 +84,9 @@ class VDMConfig:
     data_noise: float = 1e-3
     antithetic: bool = True
     baseline: Literal["none", "gaussian"] = "none"
+    prediction: Literal["eps", "v"] = "eps"
+    weighting: Literal["vlb", "sigmoid"] = "vlb"
+    weight_bias: float = 2.0
     width: int = 32
     mults: tuple[int, ...] = (1, 2, 2)
     blocks: int = 1
@@ -81,20 +102,37 @@ class VDMConfig:
         require(self.width >= 1 and self.blocks >= 1 and len(self.mults) >= 1 and all(m >= 1 for m in self.mults),
                 "model.width, model.blocks, model.mults: expected positive integers and at least one level")
         require(0.0 <= self.dropout < 1.0, f"model.dropout: expected [0, 1), got {self.dropout}")
+        require(self.prediction in ("eps", "v"), f"model.prediction: expected 'eps' or 'v', got {self.prediction!r}")
+        require(self.weighting in ("vlb", "sigmoid"),
+                f"model.weighting: expected 'vlb' or 'sigmoid', got {self.weighting!r}")
+        require(self.baseline in ("none", "gaussian"),
+                f"model.baseline: expected 'none' or 'gaussian', got {self.baseline!r}")
+
+
+def sigmoid_weight(gamma: torch.Tensor, bias: float) -> torch.Tensor:
+    """w(λ) = sigmoid(b − λ) at λ = −γ (Kingma & Gao 2023, arXiv:2303.00848 §5)."""
+    return torch.sigmoid(bias + gamma)
 
 
 @dataclass
 class LossTerms:
-    """Per-sample loss terms (B,) in bits per dimension; `total` = diffusion + prior + recon."""
+    """Per-sample loss terms (B,) in bits per dimension; `total` = diffusion + prior + recon.
+    `weighted`: the weighted diffusion term (None when training on the plain VLB)."""
 
     diffusion: torch.Tensor
     prior: torch.Tensor
     recon: torch.Tensor
+    weighted: torch.Tensor | None = None
 
     @property
     def total(self) -> torch.Tensor:
         """The negative VLB per sample (B,) [bits/dim]."""
         return self.diffusion + self.prior + self.recon
+
+    @property
+    def objective(self) -> torch.Tensor:
+        """What training minimises (B,): the VLB, or the weighted diffusion term + prior + recon."""
+        return self.total if self.weighted is None else self.weighted + self.prior + self.recon
 
 
 class VDM(nn.Module):
@@ -119,16 +157,37 @@ class VDM(nn.Module):
         """γ(t) for t in [0, 1] (any shape)."""
         return self.schedule(t)
 
+    def predict(self, z: torch.Tensor, gamma: torch.Tensor, cond: torch.Tensor | None,
+                params: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ε̂, x̂) at z_t (both shaped like z): the network's prediction of the noise and of the data.
+
+        With the Gaussian baseline N(μ, s²) the network adds a residual r (in ε units) to the exact
+        denoiser: ε̂ = σ(z − αμ)/(α²s² + σ²) + r, x̂ = μ + α s²(z − αμ)/(α²s² + σ²) − (σ/α) r
+        (the same pair as x̂ = (z − σ ε̂)/α, written so that r = 0 gives the baseline exactly).
+        """
+        out = self.net(z, gamma, cond, params).float()
+        g = gamma.reshape(-1, *([1] * (z.ndim - 1))).float()
+        a, s = alpha_sigma(g)
+        z = z.float()
+        if self.cfg.baseline == "gaussian":
+            r = a * out if self.cfg.prediction == "v" else out
+            var = self.data_std ** 2
+            den = a * a * var + s * s
+            dev = z - a * self.data_mean
+            return s * dev / den + r, self.data_mean + a * var * dev / den - (s / a) * r
+        if self.cfg.prediction == "v":
+            return s * z + a * out, a * z - s * out
+        return out, (z - s * out) / a
+
     def eps(self, z: torch.Tensor, gamma: torch.Tensor, cond: torch.Tensor | None,
             params: torch.Tensor | None) -> torch.Tensor:
         """ε̂(z_t; γ_t, cond, params), same shape as z."""
-        out = self.net(z, gamma, cond, params)
-        if self.cfg.baseline == "gaussian":
-            g = gamma.reshape(-1, *([1] * (z.ndim - 1))).float()
-            a, s = alpha_sigma(g)
-            var = self.data_std ** 2
-            out = out + s * (z - a * self.data_mean) / (a * a * var + s * s)
-        return out
+        return self.predict(z, gamma, cond, params)[0]
+
+    def denoise(self, z: torch.Tensor, gamma: torch.Tensor, cond: torch.Tensor | None,
+                params: torch.Tensor | None) -> torch.Tensor:
+        """x̂(z_t; γ_t, cond, params) = E[x | z_t] as the model sees it, same shape as z."""
+        return self.predict(z, gamma, cond, params)[1]
 
     def sample_times(self, batch: int, device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
         """t (B,) in [0, 1): antithetic t_b = (u + b/B) mod 1, or independent uniforms."""
@@ -169,11 +228,18 @@ class VDM(nn.Module):
         eps_hat = self.eps(z_t, g_t, cond, params).float()
         mse = ((eps - eps_hat) ** 2).flatten(1).sum(1)
         diffusion = 0.5 * dg_t * mse * per_dim
-        return LossTerms(diffusion=diffusion, prior=prior.expand(b) if prior.ndim == 0 else prior, recon=recon)
+        weighted = None
+        if self.cfg.weighting == "sigmoid":
+            weighted = diffusion * sigmoid_weight(g_t, self.cfg.weight_bias)
+        return LossTerms(diffusion=diffusion, prior=prior.expand(b) if prior.ndim == 0 else prior, recon=recon,
+                         weighted=weighted)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, params: torch.Tensor | None = None,
                 *, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Per-sample loss terms {'diffusion', 'prior', 'recon'} (B,) [bits/dim] (a dict, so that a
-        DDP-wrapped model can be called directly)."""
+        """Per-sample loss terms {'diffusion', 'prior', 'recon'} and, when weighted, 'weighted' (B,)
+        [bits/dim] (a dict, so that a DDP-wrapped model can be called directly)."""
         terms = self.loss_terms(x, cond, params, generator=generator)
-        return {"diffusion": terms.diffusion, "prior": terms.prior, "recon": terms.recon}
+        out = {"diffusion": terms.diffusion, "prior": terms.prior, "recon": terms.recon}
+        if terms.weighted is not None:
+            out["weighted"] = terms.weighted
+        return out
