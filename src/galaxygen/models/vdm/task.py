@@ -35,6 +35,8 @@ from galaxygen.config import from_dict, require
 from galaxygen.device import resolve_device
 from galaxygen.errors import GalaxygenError
 from galaxygen.io import check_writable
+from galaxygen.models.vdm.representation import (REPRESENTATIONS, TwoPhaseRates, cascade_rate, gaussian_smooth,
+                                                 poisson_counts)
 from galaxygen.models.vdm.sampler import sample_box
 from galaxygen.models.vdm.transform import CountTransform, fit_count_transform
 from galaxygen.models.vdm.vdm import VDM, LossTerms, VDMConfig
@@ -89,6 +91,13 @@ class VDMTaskConfig:
     """The whole `task: vdm` config (configs/vdm-*.yaml).
 
     galaxies : count transform, 'unit' (0 → −1, 1 → +1) or 'standardize' (see transform.py).
+    offset : f of the count transform y = log(n + f) (1: log1p).
+    representation : 'counts' (diffuse the counts, round back) or 'rate' (diffuse a smooth expected
+        count, Poisson draws back); see representation.py.
+    smoothing : 'rate' only: Gaussian std [voxels] of the smooth target (0: the counts themselves).
+    cascade : a trained two-phase run directory whose expected counts are an extra conditioning
+        channel; the model then diffuses the residual to them ('rate' only). Relative paths are
+        resolved from the working directory at training time and stored absolute.
     condition_params : 'auto' (the parameters all training boxes carry), 'none', or a list of names.
     slice_axis : 2-D models train on and sample slices normal to this axis.
     validation_crops : fixed validation crops on which the VLB [bits/dim] is measured.
@@ -100,6 +109,10 @@ class VDMTaskConfig:
     data: DataConfig = field(default_factory=_data_default)
     model: VDMConfig = field(default_factory=VDMConfig)
     galaxies: Literal["unit", "standardize"] = "unit"
+    offset: float = 1.0
+    representation: Literal["counts", "rate"] = "counts"
+    smoothing: float = 0.0
+    cascade: str | None = None
     condition_params: ConditionChoice = "auto"
     slice_axis: int = 2
     validation_crops: int = 8
@@ -115,6 +128,14 @@ class VDMTaskConfig:
         require(self.slice_axis in (0, 1, 2), f"slice_axis: expected 0, 1 or 2, got {self.slice_axis}")
         require(self.validation_crops >= 0, "validation_crops: expected >= 0")
         check_condition_params(self.condition_params)
+        require(self.representation in REPRESENTATIONS,
+                f"representation: expected one of {', '.join(REPRESENTATIONS)}, got {self.representation!r}")
+        require(self.offset > 0, f"offset: expected > 0, got {self.offset}")
+        require(self.smoothing >= 0, f"smoothing: expected >= 0 voxels, got {self.smoothing}")
+        require(self.smoothing == 0 or self.representation == "rate",
+                "smoothing: only the 'rate' representation diffuses a smoothed field")
+        require(self.cascade is None or self.representation == "rate",
+                "cascade: needs representation: rate (the residual is read back as a rate)")
 
 
 def parse_config(config: dict[str, Any], where: str = "config") -> VDMTaskConfig:
@@ -151,16 +172,16 @@ class VDMTask:
             self.val_items = [vds[i] for i in range(cfg.validation_crops)]
 
     def terms(self, model, batch: dict[str, torch.Tensor], generator=None) -> dict[str, torch.Tensor]:
-        """The VLB terms per sample (B,) [bits/dim] of the (possibly DDP-wrapped) `model` on `batch`."""
-        x = self.galaxies.forward(batch["target"]).to(batch["input"].device)
-        return model(x, batch["input"], self.params.forward_batch(batch["params"]), generator=generator)
+        """The loss terms per sample (B,) [bits/dim] of the (possibly DDP-wrapped) `model` on `batch`."""
+        x, cond = diffusion_inputs(self.galaxies, batch)
+        return model(x, cond, self.params.forward_batch(batch["params"]), generator=generator)
 
     def training_loss(self, model, batch):
         terms = self.terms(model, batch)
         metrics = {f"bpd_{k}": v.detach().mean() for k, v in terms.items()}
         g0, g1 = D.unwrap(model).schedule.endpoints()
         metrics.update(gamma_0=g0.detach(), gamma_1=g1.detach())
-        return LossTerms(**terms).total.mean(), metrics
+        return LossTerms(**terms).objective.mean(), metrics
 
     def validate(self, model) -> dict[str, float]:
         """VLB [bits/dim] on the fixed validation crops, with fixed times and noise."""
@@ -174,14 +195,27 @@ class VDMTask:
                 sums[k] = sums.get(k, 0.0) + float(v.detach().sum())
         n = len(self.val_items)
         out = {f"bpd_{k}": v / n for k, v in sums.items()}
-        out["bpd"] = sum(v for v in out.values())
+        out["bpd"] = out["bpd_diffusion"] + out["bpd_prior"] + out["bpd_recon"]   # the VLB
         return out
+
+
+def diffusion_inputs(galaxies: CountTransform, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, cond) of a batch: x the transformed target (the smoothed field ``smooth`` when present,
+    else the counts), minus the transformed cascade rate ``rate`` when present, which then joins the
+    DM channels of the condition. Shapes (B, 1, *grid) and (B, Cc, *grid)."""
+    cond = batch["input"]
+    x = galaxies.forward(batch["smooth"] if "smooth" in batch else batch["target"]).to(cond.device)
+    if "rate" in batch:
+        xr = galaxies.forward(batch["rate"]).to(cond.device)
+        x, cond = x - xr, torch.cat([cond, xr], dim=1)
+    return x, cond
 
 
 def build_vdm(cfg: VDMTaskConfig, fitted: dict[str, Any]) -> VDM:
     """The configured VDM for the transforms `fitted` on the training boxes (transform.json):
     conditioning parameters, DM channels, the galaxy statistics of the Gaussian baseline."""
-    model = VDM(cfg.model, n_params=len(fitted["params"]["names"]), cond_channels=len(fitted["dm"]["mean"]))
+    model = VDM(cfg.model, n_params=len(fitted["params"]["names"]),
+                cond_channels=len(fitted["dm"]["mean"]) + (cfg.cascade is not None))
     stats = fitted.get("galaxy_stats")
     if stats:
         model.set_data_stats(stats["mean"], max(stats["std"], 1e-3))
@@ -192,13 +226,17 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
           overwrite: bool = False, device: str | None = None) -> dict[str, Any]:
     """Train the VDM on `boxes` (split by ``data``) into `run_dir`; see the module docstring."""
     run = RunDir(run_dir)
+    if config.get("cascade") is not None:
+        config = {**config, "cascade": str(Path(config["cascade"]).resolve())}
     dist, cfg, config = run.start(config, parse_config, device, resume=resume, overwrite=overwrite,
                                   entries=RUN_ENTRIES)
-    split, fitted = run.split(boxes, cfg.data, lambda split: _fit_transforms(cfg, split), dist, resume=resume)
+    extras = TargetExtras(cfg, dist.device)
+    split, fitted = run.split(boxes, cfg.data, lambda split: _fit_transforms(cfg, split, extras), dist,
+                              resume=resume)
     dm_tr = Transform.from_dict(fitted["dm"])
     params = ParamTransform.from_dict(fitted["params"])
-    train_boxes = [load_region(r, dm_tr, cfg.data) for r in split.train]
-    val_boxes = [load_region(r, dm_tr, cfg.data) for r in split.validation]
+    train_boxes = [extras.attach(load_region(r, dm_tr, cfg.data)) for r in split.train]
+    val_boxes = [extras.attach(load_region(r, dm_tr, cfg.data)) for r in split.validation]
     torch.manual_seed(cfg.seed)
     task = VDMTask(build_vdm(cfg, fitted), cfg, train_boxes, val_boxes, CountTransform(**fitted["galaxies"]), params,
                    dist.device)
@@ -209,24 +247,70 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
     return run.finish(summary, dist)
 
 
-def _fit_transforms(cfg: VDMTaskConfig, split: Split) -> dict[str, Any]:
-    """DM transform (training boxes only), galaxy transform, parameter standardisation, suites."""
+class TargetExtras:
+    """Per-box fields beside the counts, as `BoxData.extras` (cropped and rotated with them):
+    ``smooth`` (the Gaussian-smoothed counts, `smoothing` > 0) and ``rate`` (the cascade's two-phase
+    expected counts), computed once per box file."""
+
+    def __init__(self, cfg: VDMTaskConfig, device: torch.device) -> None:
+        self.cfg = cfg
+        self.rates = TwoPhaseRates(cfg.cascade, device) if cfg.cascade else None
+        self._cache: dict[Path, dict[str, np.ndarray]] = {}
+
+    def fields(self, path: Path, box) -> dict[str, np.ndarray]:
+        if path not in self._cache:
+            out = {}
+            if self.cfg.smoothing > 0:
+                out["smooth"] = gaussian_smooth(box.galaxies, self.cfg.smoothing)
+            if self.rates is not None:
+                out["rate"] = self.rates(box)
+            self._cache[path] = out
+        return self._cache[path]
+
+    def attach(self, b):
+        """`b` (BoxData) with its extras added."""
+        for k, v in self.fields(Path(b.region.path), b.box).items():
+            b.extras[k] = torch.from_numpy(v)
+        return b
+
+
+def _fit_transforms(cfg: VDMTaskConfig, split: Split, extras: TargetExtras) -> dict[str, Any]:
+    """DM transform (training boxes only), galaxy transform, parameter standardisation, suites, and
+    the mean and spread of the diffused variable (the Gaussian baseline's prior)."""
     dm_tr = fit_transform(split.train, cfg.data)
-    fields, plist, suites = [], [], set()
+    fields, targets, rates, plist, suites = [], [], [], [], set()
     for r in split.train:
         box = read_box(r.path, catalogs=False, velocity=False)
-        fields.append(box.galaxies[region_mask(r, box.grid)])
+        mask = region_mask(r, box.grid)
+        ex = extras.fields(Path(r.path), box)
+        fields.append(box.galaxies[mask])
+        targets.append(ex["smooth"][mask] if "smooth" in ex else box.galaxies[mask])
+        if "rate" in ex:
+            rates.append(ex["rate"][mask])
         plist.append(box.params)
         suites.add(box.suite)
     names = condition_names(cfg.condition_params, plist)
-    galaxies = fit_count_transform(cfg.galaxies, fields)
-    xs = torch.cat([galaxies.forward(f).reshape(-1).double() for f in fields])
+    galaxies = fit_count_transform(cfg.galaxies, fields, cfg.offset)
+    xs = torch.cat([galaxies.forward(f).reshape(-1).double() for f in targets])
+    if rates:
+        xs = xs - torch.cat([galaxies.forward(f).reshape(-1).double() for f in rates])
     return {"dm": dm_tr.as_dict(), "galaxies": galaxies.as_dict(),
             "galaxy_stats": {"mean": float(xs.mean()), "std": float(xs.std()) if xs.numel() > 1 else 1.0},
             "params": ParamTransform.fit(names, plist).as_dict(), "trained_on": sorted(suites)}
 
 
 # ----------------------------------------------------------------------------- prediction
+
+def sample_counts(cfg: VDMTaskConfig, galaxies: CountTransform, x: torch.Tensor, rho: torch.Tensor | None,
+                  seed: int) -> np.ndarray:
+    """Integer counts (S, N, N, N) float32 of S sampled fields x (transformed units): rounded
+    ('counts'), or Poisson draws of the sampled rate ('rate'; with a cascade, of ρ corrected by the
+    sampled residual), sample k drawing with `representation.poisson_counts(·, seed, k)`."""
+    if cfg.representation == "counts":
+        return galaxies.inverse(x).cpu().numpy().astype(np.float32)
+    lam = galaxies.rate(x) if rho is None else cascade_rate(rho, x, galaxies)
+    return np.stack([poisson_counts(lam[k], seed, k) for k in range(x.shape[0])])
+
 
 def load_run(run_dir: Path, device: torch.device) -> tuple[VDMTaskConfig, dict[str, Any], VDM]:
     """Config, transforms and the trained model (EMA weights when present, eval mode)."""
@@ -254,6 +338,7 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
     check_predict_options(samples, halo)
     dev = resolve_device(device)
     cfg, saved, model = load_run(Path(run_dir), dev)
+    rates = TwoPhaseRates(cfg.cascade, dev) if cfg.cascade else None
     scfg = with_options(cfg.sample, tile=tile, batch=batch, steps=steps, mean=mean, halo=halo)
     dm_tr = Transform.from_dict(saved["dm"])
     galaxies = CountTransform(**saved["galaxies"])
@@ -270,13 +355,18 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
         if any(s % mult for s in box.dm.shape):
             raise GalaxygenError(f"{path}: grid {box.grid} is not a multiple of {mult}, which the U-Net needs")
         cond = torch.from_numpy(dm_tr.apply(box.dm, box.dm_velocity))
+        rho = None
+        if rates is not None:
+            rho = torch.from_numpy(rates(box))
+            cond = torch.cat([cond, galaxies.forward(rho)[None]])
         params = ptr.forward(box.params, where=str(path)) if ptr.names else None
         x = sample_box(model, cond, params, samples=samples, seed=seed, steps=scfg.steps, batch=scfg.batch,
                        tile=scfg.tile, halo=scfg.halo, slice_axis=cfg.slice_axis, desc=box.name)
-        counts = galaxies.inverse(x).cpu().numpy().astype(np.float32)       # (S, N, N, N)
+        counts = sample_counts(cfg, galaxies, x, rho, seed)                    # (S, N, N, N)
         common = {"model": "vdm", "trained_on": ",".join(saved.get("trained_on", [])), "seed": int(seed),
                   "source_path": path, "realisations": samples}
-        extra = {"run": str(run_dir), "steps": int(scfg.steps), "dim": int(cfg.model.dim)}
+        extra = {"run": str(run_dir), "steps": int(scfg.steps), "dim": int(cfg.model.dim),
+                 "representation": cfg.representation, **({"cascade": cfg.cascade} if cfg.cascade else {})}
         for k, o in enumerate(outs):
             pbox = prediction_box(box, counts[k], realisation=k, extra_meta=extra, **common,
                                   empty_note=f"the sampler returned an empty field ({scfg.steps} steps)")
