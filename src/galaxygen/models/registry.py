@@ -25,6 +25,10 @@ models (`galaxygen.models.hod.occupation.MODELS`, `galaxygen hod fit --model`). 
 families: a family may not import this module (it imports them), and no part serves two families.
 The HOD is fitted and applied by `galaxygen hod`, not trained by `galaxygen train`, so it is no
 task here.
+
+Families do not import each other; where one uses another's trained run, the registry hands it over:
+a task's ``train`` / ``predict`` that takes ``rate_source`` gets `expected_counts`, which turns a run
+directory (`RATE_SOURCES`: a two-phase run) into its expected counts on any box (the VDM cascade).
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from __future__ import annotations
 import inspect
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
 
 from galaxygen import runner
 from galaxygen.box import list_boxes, read_header
@@ -44,6 +50,42 @@ from galaxygen.training.run import RunDir
 from galaxygen.training.run_inputs import check_inputs
 
 TASKS: dict[str, Any] = {"two_phase": two_phase_task, "vdm": vdm_task}
+
+
+def two_phase_rates(run_dir: str | os.PathLike, device: Any) -> Callable[[Any], np.ndarray]:
+    """Box -> expected galaxy counts (N, N, N) float32 of a trained two-phase run: the regressor's rate
+    clipped at 0 and, with a classifier, zeroed below the run's mask threshold (the rates whose Poisson
+    draws are the run's own ``counts: poisson`` predictions), by its public API."""
+    cfg, transform, models = two_phase_task.load_run(Path(run_dir), device)
+    if "regressor" not in models:
+        raise ConfigError(f"cascade: the two-phase run {run_dir} has no regressor (no rate field)")
+
+    def rates(box: Any) -> np.ndarray:
+        prob, rate = two_phase_task.network_outputs(cfg, transform, models, box, cfg.infer, device)
+        rho = np.clip(rate, 0.0, None)
+        if prob is not None:
+            rho = rho * (prob >= models["threshold"])
+        return rho.astype(np.float32)
+    return rates
+
+
+#: run tasks whose expected counts can feed a VDM cascade (`expected_counts`)
+RATE_SOURCES = {"two_phase": two_phase_rates}
+
+
+def expected_counts(run_dir: str | os.PathLike, device: Any) -> Callable[[Any], np.ndarray]:
+    """A trained run's expected counts on any box (the rate channel of a VDM cascade, ``cascade``)."""
+    if not (Path(run_dir) / "config.json").is_file():
+        raise ConfigError(f"cascade: {run_dir} is not a run directory (no config.json)")
+    name = task_name(RunDir(run_dir).config())
+    if name not in RATE_SOURCES:
+        raise ConfigError(f"cascade: {run_dir} is a {name} run; expected one of {sorted(RATE_SOURCES)}")
+    return RATE_SOURCES[name](run_dir, device)
+
+
+def _injected(task: Any, fn: Callable) -> dict[str, Any]:
+    """The registry's services a task's `fn` (train or predict) takes: ``rate_source``."""
+    return {"rate_source": expected_counts} if "rate_source" in inspect.signature(fn).parameters else {}
 COMMAND = "predict"  # the name under which predictions are recorded as written (galaxygen.outputs)
 
 
@@ -67,12 +109,13 @@ def train(config: Mapping[str, Any], boxes: Sequence[str | os.PathLike] | str | 
     """Train the task named by ``config['task']`` on the box files in `boxes` into `run_dir`."""
     task = get_task(task_name(config))
     return task.train(dict(config), list_boxes(boxes), Path(run_dir), resume=resume, overwrite=overwrite,
-                      device=device)
+                      device=device, **_injected(task, task.train))
 
 
 def predict_one(name: str, run_dir: Path, box: Path, out_dir: Path, options: dict[str, Any]) -> list[Path]:
     """One box's predictions with the task `name` (a `galaxygen.runner` task)."""
-    return get_task(name).predict(run_dir, [box], out_dir, **options)
+    task = get_task(name)
+    return task.predict(run_dir, [box], out_dir, **options, **_injected(task, task.predict))
 
 
 def _leftovers(files: Sequence[Path]) -> bool:
@@ -126,7 +169,7 @@ def _predict_boxes(run_dir: str | os.PathLike, boxes: Sequence[str | os.PathLike
     task = get_task(name)
     params = inspect.signature(task.predict).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(k for k in options if k not in params)
+        unknown = sorted(k for k in options if k not in params or k == "rate_source")
         if unknown:
             raise ConfigError(f"predict: option(s) {['--' + k for k in unknown]} do not apply to a {name} run")
     paths = list_boxes(list(boxes))

@@ -13,8 +13,8 @@ Two representations of the sparse count field n (galaxies per voxel), chosen by 
   independent of the diffusion's own noise.
 
 Cascade (``cascade``: a trained two-phase run): the two-phase network's expected counts ρ (its
-regressor's rate, masked by its classifier as for its own Poisson counts) are an extra conditioning
-channel, and the model diffuses the residual d = x(λ) − x(ρ) in transformed units. A sample d gives
+regressor's rate, masked by its classifier as for its own Poisson counts; `RateSource`) are an extra
+conditioning channel, and the model diffuses the residual d = x(λ) − x(ρ) in transformed units. A sample d gives
 λ = ρ + (ρ + f)·expm1(d·scale) (f, scale: the count transform's offset and scale), which is
 exactly ρ when d = 0: a cascade whose residual is zero samples exactly Poisson(ρ).
 """
@@ -22,16 +22,19 @@ exactly ρ when d = 0: a cascade whose residual is zero samples exactly Poisson(
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from galaxygen.errors import ConfigError
 from galaxygen.mesh import integer_frequencies, irfft3, rfft3
-from galaxygen.models.two_phase import task as two_phase
 from galaxygen.models.vdm.transform import CountTransform
+
+#: A cascade's rate channel: box -> the expected counts ρ (N, N, N) float32 of a trained run on it.
+#: Built from the run directory by `galaxygen.models.registry.expected_counts` (families do not
+#: import each other, so the registry hands it to the VDM task).
+RateSource = Callable[[Any], np.ndarray]
 
 POISSON_STREAM = 0x504F4953  # "POIS": the third SeedSequence word of a sample's Poisson draw
 REPRESENTATIONS = ("counts", "rate")
@@ -72,28 +75,3 @@ def cascade_rate(rho: torch.Tensor, residual: torch.Tensor, transform: CountTran
     if transform.max_count is not None:
         d = torch.minimum(d, math.log(transform.max_count + transform.offset) - torch.log(rho + transform.offset))
     return (rho + (rho + transform.offset) * torch.expm1(d)).clamp_min(0.0)
-
-
-class TwoPhaseRates:
-    """The expected counts ρ (N, N, N) of a trained two-phase run on any box (the cascade's channel).
-
-    Uses the two-phase package's public API (`load_run`, `network_outputs`); ρ is its regressor's
-    rate clipped at 0 and, with a classifier, zeroed below the run's mask threshold: the rates
-    whose Poisson draws are that run's own ``counts: poisson`` predictions.
-    """
-
-    def __init__(self, run_dir: str | Path, device: torch.device) -> None:
-        self.run_dir, self.device = Path(run_dir), device
-        if not (self.run_dir / "config.json").is_file():
-            raise ConfigError(f"cascade: {self.run_dir} is not a two-phase run directory (no config.json)")
-        self.cfg, self.transform, self.models = two_phase.load_run(self.run_dir, device)
-        if "regressor" not in self.models:
-            raise ConfigError(f"cascade: the two-phase run {self.run_dir} has no regressor (no rate field)")
-
-    def __call__(self, box: Any) -> np.ndarray:
-        prob, rate = two_phase.network_outputs(self.cfg, self.transform, self.models, box, self.cfg.infer,
-                                               self.device)
-        rho = np.clip(rate, 0.0, None)
-        if prob is not None:
-            rho = rho * (prob >= self.models["threshold"])
-        return rho.astype(np.float32)

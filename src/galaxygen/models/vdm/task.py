@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from galaxygen.config import from_dict, require
 from galaxygen.device import resolve_device
 from galaxygen.errors import GalaxygenError
 from galaxygen.io import check_writable
-from galaxygen.models.vdm.representation import (REPRESENTATIONS, TwoPhaseRates, cascade_rate, gaussian_smooth,
+from galaxygen.models.vdm.representation import (REPRESENTATIONS, RateSource, cascade_rate, gaussian_smooth,
                                                  poisson_counts)
 from galaxygen.models.vdm.sampler import sample_box
 from galaxygen.models.vdm.transform import CountTransform, fit_count_transform
@@ -223,14 +223,16 @@ def build_vdm(cfg: VDMTaskConfig, fitted: dict[str, Any]) -> VDM:
 
 
 def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resume: bool = False,
-          overwrite: bool = False, device: str | None = None) -> dict[str, Any]:
-    """Train the VDM on `boxes` (split by ``data``) into `run_dir`; see the module docstring."""
+          overwrite: bool = False, device: str | None = None,
+          rate_source: Callable[[str, torch.device], RateSource] | None = None) -> dict[str, Any]:
+    """Train the VDM on `boxes` (split by ``data``) into `run_dir`; see the module docstring.
+    `rate_source(run_dir, device)` builds a cascade's rate channel (the registry passes it)."""
     run = RunDir(run_dir)
     if config.get("cascade") is not None:
         config = {**config, "cascade": str(Path(config["cascade"]).resolve())}
     dist, cfg, config = run.start(config, parse_config, device, resume=resume, overwrite=overwrite,
                                   entries=RUN_ENTRIES)
-    extras = TargetExtras(cfg, dist.device)
+    extras = TargetExtras(cfg, _rates(cfg, rate_source, dist.device))
     split, fitted = run.split(boxes, cfg.data, lambda split: _fit_transforms(cfg, split, extras), dist,
                               resume=resume)
     dm_tr = Transform.from_dict(fitted["dm"])
@@ -247,14 +249,23 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
     return run.finish(summary, dist)
 
 
+def _rates(cfg: VDMTaskConfig, rate_source, device: torch.device) -> RateSource | None:
+    """The cascade's rate channel (None without a cascade)."""
+    if cfg.cascade is None:
+        return None
+    if rate_source is None:
+        raise GalaxygenError("cascade: train and predict a cascade through galaxygen.models.registry "
+                             "(it builds the two-phase rate channel)")
+    return rate_source(cfg.cascade, device)
+
+
 class TargetExtras:
     """Per-box fields beside the counts, as `BoxData.extras` (cropped and rotated with them):
     ``smooth`` (the Gaussian-smoothed counts, `smoothing` > 0) and ``rate`` (the cascade's two-phase
     expected counts), computed once per box file."""
 
-    def __init__(self, cfg: VDMTaskConfig, device: torch.device) -> None:
-        self.cfg = cfg
-        self.rates = TwoPhaseRates(cfg.cascade, device) if cfg.cascade else None
+    def __init__(self, cfg: VDMTaskConfig, rates: RateSource | None) -> None:
+        self.cfg, self.rates = cfg, rates
         self._cache: dict[Path, dict[str, np.ndarray]] = {}
 
     def fields(self, path: Path, box) -> dict[str, np.ndarray]:
@@ -333,12 +344,14 @@ def prediction_files(run_dir: Path, name: str, out_dir: Path, *, samples: int = 
 
 def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int = 1, seed: int = 0,
             device: str = "auto", overwrite: bool = False, tile: int | None = None, batch: int | None = None,
-            steps: int | None = None, mean: bool | None = None, halo: int | None = None) -> list[Path]:
-    """Write `samples` sampled prediction boxes per input box (and the mean if asked); see module doc."""
+            steps: int | None = None, mean: bool | None = None, halo: int | None = None,
+            rate_source: Callable[[str, torch.device], RateSource] | None = None) -> list[Path]:
+    """Write `samples` sampled prediction boxes per input box (and the mean if asked); see module doc.
+    `rate_source`: as for `train` (a cascade's rate channel)."""
     check_predict_options(samples, halo)
     dev = resolve_device(device)
     cfg, saved, model = load_run(Path(run_dir), dev)
-    rates = TwoPhaseRates(cfg.cascade, dev) if cfg.cascade else None
+    rates = _rates(cfg, rate_source, dev)
     scfg = with_options(cfg.sample, tile=tile, batch=batch, steps=steps, mean=mean, halo=halo)
     dm_tr = Transform.from_dict(saved["dm"])
     galaxies = CountTransform(**saved["galaxies"])
