@@ -1,28 +1,32 @@
-"""Benchmark of the variational diffusion model on built-in boxes (split by box).
+"""Benchmark of the variational diffusion model against its peers on held-out built-in boxes (issue 16).
 
-Prints (JSON on stdout, progress on stderr), on the test boxes:
-* voxel recall / precision / F1 of the sampled galaxy fields (every sample against the truth,
-  pooled), and of the union of the samples;
-* P(k) of the samples: mean and 16-84 % band against the truth's P(k), the share of k bins
-  (k < k_Nyq/2) where the truth lies inside the band; r(k) of samples and truth; count ratio;
-* the same voxel metrics, P(k) ratio and r(k) for the two-phase network (trained here with
-  --two-phase-config, unless --no-two-phase) and for HOD prediction boxes given by --hod-dir;
-* training time and sampling time per box (and per sampling step);
-* on built-in boxes, the surrogate's limit: the voxel precision at recall 0.95 that a perfect model
-  of P(voxel occupied) expects (`bench_train.surrogate_limit`). A sample is a draw that, given the
-  DM, is independent of the truth's own random draws, so no sampler can expect more.
+Trains, on the fitting boxes (all but the last `--test` by name): the two-phase network
+(`--two-phase-config`), the HOD (`--hod-model`, likelihood fit) and the VDM (`--config`, with
+`--cascade` conditioned on that two-phase run's rates). On each test box it draws `--samples`
+VDM samples, as many Poisson draws of the two-phase rates and HOD realisations, and prints (JSON
+on stdout, progress on stderr), for each of the three in the same run:
 
-Targets (issue 8): precision >= 0.8 at recall >= 0.95 (the design's 0.837 / 1.0 in 2-D on CAMELS);
-truth inside the samples' P(k) band at most k.
+* each sample's galaxy count / the truth's (and whether within 15 %);
+* P(k) band test: the share of k bins below k_Nyq/2 where the truth's P(k) lies within 2 standard
+  deviations of the samples' mean P(k) or within 10 % of it (target ≥ 0.8);
+* r(k) between sample and truth (mean over samples), and the share of those bins where it is ≥ the
+  HOD realisations' mean r(k) (target ≥ 0.8);
+* calibration: the rank histogram (randomised PIT) of the truth among the samples over the voxels
+  where the truth or a sample holds galaxies, its χ² and p-value (`galaxygen.stats.calibration`);
+* voxel recall and precision of each sample against the truth (pooled; target: VDM ≥ the Poisson
+  draws of the two-phase rates);
+* training time, sampling time per 64³ sample (per step too).
 
 Usage::
 
-    python benchmarks/bench_vdm.py [--boxes DIR] [--work DIR] [--config configs/vdm-small.yaml]
-        [--set key=value ...] [--test 2] [--samples 4] [--sample-steps T]
+    python benchmarks/bench_vdm.py --boxes DIR [--work DIR] [--config configs/vdm-small.yaml]
+        [--set key=value ...] [--cascade] [--test 1] [--samples 4] [--sample-steps T]
         [--two-phase-config configs/two-phase-small.yaml] [--two-phase-set key=value ...]
-        [--no-two-phase] [--hod-dir DIR]
+        [--hod-model seed3]
 
-Without --boxes, `galaxygen simulate` writes CV boxes of 64^3 particles into WORK/boxes.
+The issue's set: ``galaxygen simulate DIR --boxes 5 --particles 128 --grid 64 --box-size 25 --set cv
+--cola-steps 10 --pm-steps 20`` (4 fitting boxes, 1 test box). Runs already in WORK are reused
+(delete them to retrain).
 """
 
 from __future__ import annotations
@@ -36,66 +40,69 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_train import simulate, surrogate_limit  # beside this script: the same boxes as the two-phase benchmark
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def spectra(preds: list[np.ndarray], truth: np.ndarray, box_size: float) -> dict:
-    """P(k) band of the predictions (16-84 %) against the truth, r(k), k < k_Nyq/2."""
-    from galaxygen.stats.power import cross_power, nyquist, power_spectrum
-
-    pt = power_spectrum(truth, box_size)
-    sel = (pt.k < nyquist(truth.shape[0], box_size) / 2) & (pt.n_modes > 0)
-    pks, rs = [], []
-    for p in preds:
-        if p.sum() == 0:
-            continue
-        cp = cross_power(p, truth, box_size)
-        pks.append(cp.p_aa[sel])
-        rs.append(cp.r[sel])
-    if not pks:
-        return {"k": pt.k[sel].tolist(), "empty_predictions": True}
-    pks, rs = np.array(pks), np.array(rs)
-    lo, hi = np.percentile(pks, [16, 84], axis=0)
-    truth_pk = pt.power[sel]
-    return {"k": pt.k[sel].tolist(), "p_true": truth_pk.tolist(), "p_mean": pks.mean(0).tolist(),
-            "p16": lo.tolist(), "p84": hi.tolist(), "r_mean": rs.mean(0).tolist(),
-            "truth_in_band_fraction": float(np.mean((truth_pk >= lo) & (truth_pk <= hi))),
-            "pk_ratio_mean": (pks.mean(0) / truth_pk).tolist()}
+def log(msg: str) -> None:
+    print(f"[bench_vdm] {msg}", file=sys.stderr, flush=True)
 
 
-def summarise(groups: dict[str, list[np.ndarray]], truths: dict[str, np.ndarray], box_size: float) -> dict:
-    """Voxel metrics of every prediction (pooled), of the union per box, and spectra per box."""
+def group_metrics(samples: list[np.ndarray], truth: np.ndarray, box_size: float, rng: np.random.Generator) -> dict:
+    """Counts, P(k) band, r(k), rank histogram and voxel metrics of samples (S, N, N, N) of one box."""
+    from galaxygen.stats.calibration import rank_histogram, truth_ranks
     from galaxygen.stats.classification import pooled
+    from galaxygen.stats.power import cross_power, nyquist
 
-    pairs = [(p, truths[name]) for name, ps in groups.items() for p in ps]
-    union = [(np.max(np.stack(ps), axis=0), truths[name]) for name, ps in groups.items()]
-    out = {"voxel_metrics": pooled(pairs).as_dict(), "voxel_metrics_union": pooled(union).as_dict(),
-           "count_ratio": float(sum(p.sum() for p, _ in pairs) / sum(t.sum() for _, t in pairs)),
-           "spectra": {name: spectra(ps, truths[name], box_size) for name, ps in groups.items()}}
-    inband = [s["truth_in_band_fraction"] for s in out["spectra"].values() if "truth_in_band_fraction" in s]
-    out["truth_in_band_fraction_mean"] = float(np.mean(inband)) if inband else None
-    rm = [np.nanmean(s["r_mean"]) for s in out["spectra"].values() if "r_mean" in s]
-    out["r_mean_over_k"] = float(np.mean(rm)) if rm else None
+    n_true = float(truth.sum())
+    ratios = [float(s.sum()) / n_true for s in samples]
+    k = pk = None
+    pks, rs = [], []
+    for s in samples:
+        cp = cross_power(s, truth, box_size)
+        sel = (cp.k < nyquist(truth.shape[0], box_size) / 2) & (cp.n_modes > 0)
+        k, pk = cp.k[sel], cp.p_bb[sel]
+        pks.append(cp.p_aa[sel] if s.sum() > 0 else np.full(sel.sum(), np.nan))
+        rs.append(cp.r[sel] if s.sum() > 0 else np.full(sel.sum(), np.nan))
+    pks, rs = np.array(pks), np.array(rs)
+    mean, std = pks.mean(0), pks.std(0, ddof=1) if len(pks) > 1 else np.zeros(pks.shape[1])
+    inside = (np.abs(pk - mean) <= 2 * std) | (np.abs(pk - mean) <= 0.1 * np.abs(mean))
+    stack = np.stack(samples)
+    active = (truth > 0) | (stack > 0).any(0)
+    hist = rank_histogram(truth_ranks(truth[active], stack[:, active], rng), len(samples))
+    vm = pooled([(s, truth) for s in samples]).as_dict()
+    return {"count_ratio": ratios, "counts_within_15pct": float(np.mean([abs(r - 1) <= 0.15 for r in ratios])),
+            "k": k.tolist(), "p_true": pk.tolist(), "p_mean": mean.tolist(), "p_std": std.tolist(),
+            "pk_band_fraction": float(np.mean(inside)), "r_mean": np.nanmean(rs, 0).tolist(),
+            "rank_histogram": hist.as_dict(), "recall": vm["recall"], "precision": vm["precision"],
+            "voxel_metrics": vm}
+
+
+def read_groups(paths: list[Path]) -> dict[str, list[np.ndarray]]:
+    """Prediction files -> {box name: [galaxy fields]} (means skipped)."""
+    from galaxygen.box import read_box
+
+    out: dict[str, list[np.ndarray]] = {}
+    for p in sorted(paths):
+        b = read_box(p, catalogs=False, velocity=False)
+        if b.meta.get("kind") != "mean":
+            out.setdefault(b.name, []).append(b.galaxies)
     return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--boxes", type=Path, help="folder of box files (default: simulate into WORK/boxes)")
-    ap.add_argument("--work", type=Path, default=Path("bench-vdm-out"), help="work folder")
+    ap.add_argument("--boxes", type=Path, required=True, help="folder of built-in box files")
+    ap.add_argument("--work", type=Path, default=Path("bench-vdm-out"), help="work folder (runs reused)")
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "vdm-small.yaml")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="VDM config override KEY=VALUE")
-    ap.add_argument("--test", type=int, default=2, help="boxes kept apart for testing (the last by name)")
-    ap.add_argument("--n-boxes", type=int, default=6, help="boxes to simulate without --boxes")
-    ap.add_argument("--particles", type=int, default=64, help="particles per side to simulate")
-    ap.add_argument("--samples", type=int, default=4, help="samples per test box")
+    ap.add_argument("--cascade", action="store_true", help="condition the VDM on the bench's two-phase rates")
+    ap.add_argument("--vdm-run", default="vdm-run", help="name of the VDM run folder in WORK")
+    ap.add_argument("--test", type=int, default=1, help="boxes kept apart for testing (the last by name)")
+    ap.add_argument("--samples", type=int, default=4, help="samples (and peer realisations) per test box")
     ap.add_argument("--sample-steps", type=int, help="ancestral steps T (default: the config's sample.steps)")
     ap.add_argument("--two-phase-config", type=Path, default=ROOT / "configs" / "two-phase-small.yaml")
     ap.add_argument("--two-phase-set", action="append", default=[], help="two-phase config override KEY=VALUE")
-    ap.add_argument("--no-two-phase", action="store_true", help="skip the two-phase comparison")
-    ap.add_argument("--hod-dir", type=Path, help="HOD prediction boxes of the test boxes (matched by name)")
+    ap.add_argument("--hod-model", default="seed3")
     args = ap.parse_args()
     os.environ.setdefault("GALAXYGEN_NO_PROGRESS", "1")
 
@@ -103,74 +110,82 @@ def main() -> int:
 
     from galaxygen.box import list_boxes, read_box
     from galaxygen.config import apply_overrides, load_yaml
+    from galaxygen.models.hod import task as hod
     from galaxygen.models.registry import predict, train
 
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
-    boxes = list_boxes(args.boxes or simulate(work / "boxes", args.n_boxes, args.particles))
-    if len(boxes) < args.test + 2:
-        raise SystemExit(f"need at least {args.test + 2} boxes, got {len(boxes)}")
+    boxes = list_boxes(args.boxes)
     test, fit = boxes[-args.test:], boxes[:-args.test]
-    truths = {}
-    box_size = None
+    truths, box_size = {}, None
     for t in test:
         tb = read_box(t, catalogs=False, velocity=False)
-        truths[tb.name] = tb.galaxies
-        box_size = tb.box_size
-    config = apply_overrides(load_yaml(args.config), args.overrides)
-    report: dict = {"config": str(args.config), "overrides": args.overrides, "threads": torch.get_num_threads(),
-                    "device": "cuda" if torch.cuda.is_available() else "cpu", "grid": int(next(iter(truths.values())).shape[0]),
-                    "fit_boxes": [p.name for p in fit], "test_boxes": [p.name for p in test], "samples": args.samples}
+        truths[tb.name], box_size = tb.galaxies, tb.box_size
+    grid = int(next(iter(truths.values())).shape[0])
+    report: dict = {"threads": torch.get_num_threads(), "device": "cuda" if torch.cuda.is_available() else "cpu",
+                    "grid": grid, "box_size": box_size, "fit_boxes": [p.name for p in fit],
+                    "test_boxes": [p.name for p in test], "samples": args.samples,
+                    "truth_counts": {k: float(v.sum()) for k, v in truths.items()}}
 
-    run = work / "vdm-run"
+    # two-phase network: Poisson draws of its rates are a peer, and its rates the cascade's channel
+    tp_run = work / "two-phase-run"
     t0 = time.perf_counter()
-    summary = train(config, fit, run, resume=(run / "config.json").is_file())
-    report["vdm_train_seconds"] = time.perf_counter() - t0
+    if not (tp_run / "summary.json").is_file():
+        log("training the two-phase network")
+        train(apply_overrides(load_yaml(args.two_phase_config), args.two_phase_set), fit, tp_run, overwrite=True)
+        report["two_phase_train_seconds"] = time.perf_counter() - t0
+    tp = read_groups(predict(tp_run, test, work / "two-phase-pred", samples=args.samples, seed=0, counts="poisson",
+                             overwrite=True))
+
+    # HOD: fitted on the fitting boxes, realisations on the test boxes
+    log("fitting the HOD")
+    fit_path = hod.write_fit(work / "hod.json", hod.fit_boxes(fit, args.hod_model), overwrite=True)
+    hod_groups = read_groups(hod.populate_boxes(fit_path, test, work / "hod-pred", seed=0,
+                                                realisations=args.samples, overwrite=True))
+
+    # the VDM
+    config = apply_overrides(load_yaml(args.config), args.overrides)
+    if args.cascade:
+        config["cascade"] = str(tp_run.resolve())
+    report["vdm_config"] = {"file": str(args.config), "overrides": args.overrides, "cascade": args.cascade}
+    run = work / args.vdm_run
+    t0 = time.perf_counter()
+    if not (run / "summary.json").is_file():
+        log("training the VDM")
+        summary = train(config, fit, run, overwrite=True)
+        report["vdm_train_seconds"] = time.perf_counter() - t0
+    summary = json.loads((run / "summary.json").read_text())
     report["vdm_train_steps"] = summary["vdm"]["steps"]
     report["vdm_last_validation"] = summary["vdm"]["last_validation"]
     report["vdm_gamma"] = summary["gamma"]
-    t0 = time.perf_counter()
     steps = args.sample_steps or config.get("sample", {}).get("steps", 250)
-    paths = predict(run, test, work / "vdm-pred", samples=args.samples, seed=0, device="auto", overwrite=True,
-                    steps=steps)
+    log(f"sampling the VDM ({args.samples} samples x {len(test)} boxes, {steps} steps)")
+    t0 = time.perf_counter()
+    vdm = read_groups(predict(run, test, work / "vdm-pred", samples=args.samples, seed=0, device="auto",
+                              overwrite=True, steps=steps))
     dt = time.perf_counter() - t0
-    report["vdm_sampling"] = {"steps": steps, "seconds_per_box": dt / len(test),
-                              "seconds_per_sample": dt / (len(test) * args.samples),
-                              "seconds_per_step_per_sample": dt / (len(test) * args.samples * steps)}
-    groups: dict[str, list[np.ndarray]] = {}
-    for p in paths:
-        b = read_box(p, catalogs=False, velocity=False)
-        if b.meta.get("kind") != "mean":
-            groups.setdefault(b.name, []).append(b.galaxies)
-    report["vdm"] = summarise(groups, truths, box_size)
+    per_sample = dt / (len(test) * args.samples) * (64 / grid) ** 3
+    report["vdm_sampling"] = {"steps": steps, "seconds_per_64cube_sample": per_sample,
+                              "seconds_per_step_per_64cube_sample": per_sample / steps}
 
-    if not args.no_two_phase:
-        tp_cfg = apply_overrides(load_yaml(args.two_phase_config), args.two_phase_set)
-        tp_run = work / "two-phase-run"
-        t0 = time.perf_counter()
-        train(tp_cfg, fit, tp_run, resume=(tp_run / "config.json").is_file())
-        report["two_phase_train_seconds"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        tp_paths = predict(tp_run, test, work / "two-phase-pred", overwrite=True)
-        report["two_phase_seconds_per_box"] = (time.perf_counter() - t0) / len(test)
-        tp = {}
-        for p in tp_paths:
-            b = read_box(p, catalogs=False, velocity=False)
-            tp.setdefault(b.name, []).append(b.galaxies)
-        report["two_phase"] = summarise(tp, truths, box_size)
-    if args.hod_dir:
-        hod: dict[str, list[np.ndarray]] = {}
-        for p in list_boxes(args.hod_dir):
-            b = read_box(p, catalogs=False, velocity=False)
-            if b.name in truths:
-                hod.setdefault(b.name, []).append(b.galaxies)
-        report["hod"] = summarise(hod, truths, box_size) if hod else {"error": "no HOD box matches a test box"}
-    vm = report["vdm"]["voxel_metrics"]
-    # what a perfect model of P(voxel occupied) could reach on these boxes (built-in surrogate only)
-    report["surrogate_limit"] = surrogate_limit(test, 0.95)
-    report["targets"] = {"precision>=0.8_at_recall>=0.95": bool(vm["precision"] >= 0.8 and vm["recall"] >= 0.95),
-                         "truth_in_band_most_k": bool((report["vdm"]["truth_in_band_fraction_mean"] or 0) > 0.5)}
-    json.dump(report, sys.stdout, indent=2)
+    rng = np.random.default_rng(0)
+    for label, groups in (("vdm", vdm), ("two_phase_poisson", tp), ("hod", hod_groups)):
+        report[label] = {name: group_metrics(groups[name], truths[name], box_size, rng) for name in truths}
+    targets = {}
+    for name in truths:
+        v, t, h = report["vdm"][name], report["two_phase_poisson"][name], report["hod"][name]
+        for label in ("vdm", "two_phase_poisson"):
+            g = report[label][name]
+            g["r_ge_hod_fraction"] = float(np.mean(np.array(g["r_mean"]) >= np.array(h["r_mean"])))
+        targets[name] = {
+            "counts_within_15pct_all": v["counts_within_15pct"] == 1.0,
+            "pk_band_ge_0.8": v["pk_band_fraction"] >= 0.8,
+            "r_ge_hod_in_0.8_of_bins": v["r_ge_hod_fraction"] >= 0.8,
+            "pit_p_value_gt_0.01": v["rank_histogram"]["p_value"] > 0.01,
+            "recall_ge_two_phase_poisson": v["recall"] >= t["recall"],
+            "precision_ge_two_phase_poisson": v["precision"] >= t["precision"]}
+    report["targets"] = targets
+    json.dump(report, sys.stdout, indent=1)
     print()
     return 0
 

@@ -32,6 +32,8 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
         assert 0.0 <= res["classification"]["recall"] <= 1.0
         assert res["galaxies"]["truth_total"] > 0
         assert res["tested_on"], label
+    vdm = [res for label, res in metrics["predictions"].items() if label.startswith("vdm_")]
+    assert vdm and all(res["galaxies"]["pred_total"] > 0 for res in vdm)  # the cascade's samples hold galaxies
     mat = metrics["cross_matrix"]["two-phase"]
     assert len(mat["rows_trained_on"]) == 2 and len(mat["cols_tested_on"]) == 2
     variants = mat["rows_trained_on"]

@@ -46,7 +46,9 @@ class DemoSize:
     CV boxes per variant for training (split again into train/validation by the network's config)
     and for testing; *_set: config overrides (``key=value``) of the two-phase and VDM runs;
     two_phase_samples: Poisson realisations of the two-phase network on its own variant's test boxes
-    (label ``two-phase_<variant>_poisson``), beside its default rounded prediction (0: none).
+    (label ``two-phase_<variant>_poisson``), beside its default rounded prediction (0: none);
+    vdm_cascade: the VDM is conditioned on the first variant's two-phase run (``cascade``), so its
+    samples start from that network's calibrated rates (docs/diffusion.md).
     """
 
     grid: int
@@ -61,6 +63,7 @@ class DemoSize:
     vdm_config: str = "vdm-small.yaml"
     vdm_set: tuple[str, ...] = ()
     vdm_samples: int = 3
+    vdm_cascade: bool = True
     two_phase_samples: int = 3
     hod_model: str = "seed3"
     hod_realisations: int = 3
@@ -87,10 +90,10 @@ SIZES: dict[str, DemoSize] = {
                      hod_realisations=2),
     "small": DemoSize(grid=64, particles=64, box_size=25.0, n_train=6, n_test=2, cola_steps=8, pm_steps=24,
                       two_phase_set=("regressor.train.steps=700",),  # the config's 1000 steps: +2 min here
-                      # the VDM part only shows the pipeline: minutes of CPU do not train a diffusion model
-                      # (docs/diffusion.md); the time goes to the two-phase network
+                      # minutes of CPU do not train a diffusion model (docs/diffusion.md): the cascade
+                      # starts from the two-phase rates and learns a residual; the time goes to that network
                       vdm_set=("train.steps=60", "train.eval_every=30", "train.checkpoint_every=30",
-                               "sample.steps=15", "sample.mean=false"), vdm_samples=2),
+                               "sample.steps=15", "sample.mean=false"), vdm_samples=3),
     "full": DemoSize(grid=256, particles=256, box_size=25.0, n_train=22, n_test=5, cola_steps=10, pm_steps=40,
                      two_phase_config="two-phase-full.yaml", vdm_config="vdm-full.yaml", vdm_samples=8),
 }
@@ -222,12 +225,17 @@ def stage_two_phase(demo: Demo) -> str:
 
 
 def stage_vdm(demo: Demo) -> str:
-    """A short VDM run on the first variant; several samples of its test boxes."""
+    """A short VDM run on the first variant (a cascade on its two-phase run); several samples of its
+    test boxes."""
     v = demo.variants[0]
-    label, folders = _train_and_predict(demo, "vdm", demo.size.vdm_config, demo.size.vdm_set, v, (v,),
+    overrides = demo.size.vdm_set
+    if demo.size.vdm_cascade:
+        overrides = (*overrides, f"cascade={demo.path('runs', f'two-phase_{v}').resolve()}")
+    label, folders = _train_and_predict(demo, "vdm", demo.size.vdm_config, overrides, v, (v,),
                                         samples=demo.size.vdm_samples)
     demo.predictions[label] = folders
-    return f"trained on {v}, {demo.size.vdm_samples} samples per test box"
+    cascade = ", a cascade on two-phase_" + v if demo.size.vdm_cascade else ""
+    return f"trained on {v}{cascade}, {demo.size.vdm_samples} samples per test box"
 
 
 def stage_evaluate(demo: Demo) -> str:
