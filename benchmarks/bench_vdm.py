@@ -15,7 +15,10 @@ on stdout, progress on stderr), for each of the three in the same run:
   where the truth or a sample holds galaxies, its χ² and p-value (`galaxygen.stats.calibration`);
 * voxel recall and precision of each sample against the truth (pooled; target: VDM ≥ the Poisson
   draws of the two-phase rates);
-* training time, sampling time per 64³ sample (per step too).
+* training time, sampling time per 64³ sample (per step too);
+* the ceiling of the ``rate`` representation: the same figures for Poisson draws of the test box's own
+  counts smoothed by a Gaussian of 0, 0.5, 1 and 2 voxels (what a perfect model of the smoothed
+  target could reach; `representation.py`).
 
 Usage::
 
@@ -75,6 +78,19 @@ def group_metrics(samples: list[np.ndarray], truth: np.ndarray, box_size: float,
             "pk_band_fraction": float(np.mean(inside)), "r_mean": np.nanmean(rs, 0).tolist(),
             "rank_histogram": hist.as_dict(), "recall": vm["recall"], "precision": vm["precision"],
             "voxel_metrics": vm}
+
+
+def representation_ceiling(truth: np.ndarray, box_size: float, samples: int, rng: np.random.Generator) -> dict:
+    """Figures of Poisson draws of the truth's own smoothed counts, per smoothing [voxels]."""
+    from galaxygen.models.vdm.representation import gaussian_smooth, poisson_counts
+
+    out = {}
+    for sigma in (0.0, 0.5, 1.0, 2.0):
+        lam = gaussian_smooth(truth, sigma)
+        m = group_metrics([poisson_counts(lam, 0, k) for k in range(samples)], truth, box_size, rng)
+        out[str(sigma)] = {k: m[k] for k in ("recall", "precision", "count_ratio", "pk_band_fraction", "r_mean")}
+        out[str(sigma)]["pk_ratio"] = (np.array(m["p_mean"]) / np.array(m["p_true"])).tolist()
+    return out
 
 
 def read_groups(paths: list[Path]) -> dict[str, list[np.ndarray]]:
@@ -185,6 +201,8 @@ def main() -> int:
             "recall_ge_two_phase_poisson": v["recall"] >= t["recall"],
             "precision_ge_two_phase_poisson": v["precision"] >= t["precision"]}
     report["targets"] = targets
+    report["representation_ceiling"] = {name: representation_ceiling(truths[name], box_size, args.samples, rng)
+                                        for name in truths}
     json.dump(report, sys.stdout, indent=1)
     print()
     return 0
