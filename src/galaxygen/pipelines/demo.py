@@ -93,7 +93,7 @@ SIZES: dict[str, DemoSize] = {
                       # minutes of CPU do not train a diffusion model (docs/diffusion.md): the cascade
                       # starts from the two-phase rates and learns a residual; the time goes to that network
                       vdm_set=("train.steps=60", "train.eval_every=30", "train.checkpoint_every=30",
-                               "sample.steps=15", "sample.mean=false"), vdm_samples=3),
+                               "sample.steps=15", "sample.mean=false"), vdm_samples=2),
     "full": DemoSize(grid=256, particles=256, box_size=25.0, n_train=22, n_test=5, cola_steps=10, pm_steps=40,
                      two_phase_config="two-phase-full.yaml", vdm_config="vdm-full.yaml", vdm_samples=8),
 }
