@@ -1,7 +1,11 @@
 """Realisations of the two-phase network against an HOD realisation on the same boxes.
 
 Usage: python benchmarks/bench_realisation.py [--work DIR] [--particles 64] [--grid 64] [--train 4]
-       [--test 2] [--samples 3] [--regressor-steps 700] [--classifier-steps 600] [--modes ...]
+       [--test 2] [--samples 3] [--regressor-steps 700] [--classifier-steps 600]
+       [--modes total poisson structured structured:2 ...]
+
+A mode is a counts mode (`galaxygen.models.two_phase.phases.COUNTS`), optionally with ``:GAMMA``, the
+`sharpen` power of the expected counts inside each rate peak's region ("sharper rates").
 
 Stages (each skipped when its output is already in --work, so the modes can be re-measured
 without re-training): simulate a CV set of training and test boxes (built-in universe, tng-like
@@ -80,19 +84,24 @@ def main() -> None:
     ap.add_argument("--regressor-steps", type=int, default=700)
     ap.add_argument("--samples", type=int, default=3, help="realisations of every seeded mode and of the HOD")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--modes", nargs="+", default=list(COUNTS), choices=COUNTS)
+    ap.add_argument("--modes", nargs="+", default=[*COUNTS, "poisson:2", "structured:2", "structured:4"],
+                    help="counts modes, MODE or MODE:SHARPEN")
     a = ap.parse_args()
     work = Path(a.work)
     _, test_dir, hod_dir, run_dir = prepare(a, work)
     predictions = {"hod": [hod_dir]}
-    for mode in a.modes:
-        folder = work / "predictions" / mode
+    for spec in a.modes:
+        mode, _, gamma = spec.partition(":")
+        if mode not in COUNTS:
+            ap.error(f"--modes: {spec!r}: expected one of {', '.join(COUNTS)}, optionally with :SHARPEN")
+        label = mode if not gamma else f"{mode}_sharpen{gamma}"
+        folder = work / "predictions" / label
         samples = a.samples if mode in STOCHASTIC else 1
         t = time.perf_counter()
         tasks.predict(run_dir, sorted(test_dir.glob("*.h5")), folder, samples=samples, seed=a.seed,
-                      counts=mode, overwrite=True)
-        print(f"[predict {mode}] {samples} realisation(s) per box, {time.perf_counter() - t:.1f} s")
-        predictions[mode] = [folder]
+                      counts=mode, sharpen=float(gamma or 1.0), overwrite=True)
+        print(f"[predict {label}] {samples} realisation(s) per box, {time.perf_counter() - t:.1f} s")
+        predictions[label] = [folder]
     metrics, _ = compute([test_dir], predictions)
     truth = metrics["truth"]
     print(f"\n{a.test} test boxes, {a.particles}^3 particles on {a.grid}^3 voxels, {a.box_size:g} Mpc/h; "
@@ -117,7 +126,7 @@ def main() -> None:
     for e in metrics["versus_baseline"]:
         n = e["k_bins"]
         ok = (e["f1"][0] > e["f1"][1], e["r_higher_bins"] == n, e["pk_closer_bins"] >= 0.8 * n)
-        print(f"  {e['prediction']:10s} F1 {e['f1'][0]:.3f} vs {e['f1'][1]:.3f}; r(k) higher in "
+        print(f"  {e['prediction']:22s} F1 {e['f1'][0]:.3f} vs {e['f1'][1]:.3f}; r(k) higher in "
               f"{e['r_higher_bins']}/{n}; P(k) closer in {e['pk_closer_bins']}/{n} "
               f"({e['pk_closer_bins'] / n:.0%}); bins passing both {_both(res[e['prediction']], res['hod'], sel)}/{n}; "
               f"{'MEETS' if all(ok) else 'misses'} the target")
