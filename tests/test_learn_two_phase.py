@@ -153,7 +153,7 @@ def test_regressor_alone(tmp_path):
     summary = train(config, boxes, tmp_path / "run")
     assert "classifier" not in summary and summary["regressor"]["steps"] == 2
     assert not (tmp_path / "run" / "threshold.json").exists()
-    (out,) = predict(tmp_path / "run", [boxes / "CV_0.h5"], tmp_path / "pred")
+    (out,) = predict(tmp_path / "run", [boxes / "CV_0.h5"], tmp_path / "pred", counts="total")
     pred = read_box(out)
     assert pred.meta["model"] == "two-phase:unet" and "threshold" not in pred.meta
     assert np.all(pred.galaxies == np.rint(pred.galaxies)) and pred.galaxies.min() >= 0
