@@ -73,9 +73,12 @@ class InferConfig:
 class TwoPhaseConfig:
     """The whole `task: two_phase` config (configs/two-phase-*.yaml).
 
-    counts : how the regressor's expected counts become galaxies (`galaxy_counts`); the default 'total'
-        keeps the box's expected number of galaxies, which needs calibrated rates: the default
-        regressor loss 'poisson' (an up-weighted MSE inflates them).
+    counts : how the regressor's expected counts become galaxies (`galaxy_counts`); 'total' (the
+        dataclass default) keeps the box's expected number of galaxies in the likeliest voxels, which
+        needs calibrated rates: the default regressor loss 'poisson' (an up-weighted MSE inflates
+        them); the shipped configs use 'structured' with ``sharpen: 3`` (a seeded realisation,
+        measured against the HOD by benchmarks/bench_realisation.py, docs/training.md).
+    sharpen : power of the expected counts inside each rate peak's region (`realisation.sharpen_rates`).
     condition_params : box parameters both networks take (`film`): 'none' (the default), 'auto' (those
         that vary across the training boxes) or a list of names.
     """
