@@ -80,6 +80,10 @@ BAD = {
     "bad source": (lambda f: f.attrs.__setitem__("source", "guess"), "source"),
     "ragged catalog": (_replace("catalogs/halos/mass", np.ones(3)), "catalogs/halos: columns differ"),
     "bad param": (lambda f: f["params"].attrs.__setitem__("omega_x", 1.0), "params/omega_x"),
+    "negative rate": (lambda f: f["fields"].create_dataset("galaxy_rate", data=-np.ones((16,) * 3, np.float32)),
+                      "fields/galaxy_rate: contains negative"),
+    "rate shape": (lambda f: f["fields"].create_dataset("galaxy_rate", data=np.ones((8,) * 3, np.float32)),
+                   "fields/galaxy_rate: expected shape"),
 }
 
 
@@ -119,3 +123,15 @@ def test_constructor_validates(make_box):
     box = make_box()
     with pytest.raises(BoxFormatError, match="fields/dm: expected dtype float32"):
         box.replace(dm=box.dm.astype(np.float64))
+
+
+def test_galaxy_rate_round_trip_and_info(tmp_path, make_box):
+    box = make_box(grid=16)
+    assert box.galaxy_rate is None and read_info(write_box(tmp_path / "a.h5", box))["expected_galaxies"] is None
+    rate = np.random.default_rng(0).gamma(0.5, 0.2, (16,) * 3).astype(np.float32)
+    path = write_box(tmp_path / "b.h5", box.replace(galaxy_rate=rate))
+    back = read_box(path)
+    np.testing.assert_array_equal(back.galaxy_rate, rate)
+    assert read_info(path)["expected_galaxies"] == pytest.approx(float(rate.sum(dtype=np.float64)))
+    with pytest.raises(BoxFormatError, match="fields/galaxy_rate: expected dtype float32"):
+        box.replace(galaxy_rate=rate.astype(np.float64))

@@ -10,6 +10,7 @@ import pytest
 from evaluate_helpers import as_prediction, clustered_truth, write_set
 from galaxygen.errors import GalaxygenError
 from galaxygen.evaluate import compute, evaluate, versus_baseline_text
+from galaxygen.prediction import prediction_box
 
 
 @pytest.fixture
@@ -185,3 +186,31 @@ def test_headline_per_suite_and_versus_the_hod(tmp_path, make_box):
     assert a["k_bins"] > 3 and a["pk_closer_bins"] == a["k_bins"] and a["r_higher_bins"] == a["k_bins"]
     assert "f1" not in b["wins"]  # a one-voxel shift misses almost every galaxy voxel
     assert b["pk_closer_bins"] == b["k_bins"]  # but keeps |delta_k|: P(k) exact, the thinned HOD's is not
+
+
+def test_classifier_mask_table_from_the_stored_rates(tmp_path, truths, truth_dir):
+    """A prediction storing fields/galaxy_rate gets the classifier mask's table (rate > 0 vs truth > 0)
+    beside its realisation's, in metrics.json and report.html; one without it gets none."""
+    rng = np.random.default_rng(3)
+    boxes, masks = [], []
+    for t in truths:
+        # a mask keeping every occupied voxel and as many empty ones: recall 1, precision 1/2
+        occ = t.galaxies > 0
+        empty = np.flatnonzero(~occ.ravel())
+        extra = np.zeros(occ.size, bool)
+        extra[rng.choice(empty, int(occ.sum()), replace=False)] = True
+        mask = occ | extra.reshape(occ.shape)
+        masks.append(mask)
+        pred = prediction_box(t, t.galaxies, model="test:model", trained_on="A", seed=0,
+                              galaxy_rate=np.where(mask, 0.5, 0.0).astype(np.float32))
+        boxes.append(pred)
+    pred_dir = write_set(tmp_path / "masked", boxes)
+    plain = write_set(tmp_path / "plain", [as_prediction(t, t.galaxies) for t in truths])
+    metrics = evaluate([truth_dir], {"masked": [pred_dir], "plain": [plain]}, tmp_path / "out")
+    m = metrics["predictions"]["masked"]["mask_classification"]
+    assert m["recall"] == 1.0 and m["precision"] == pytest.approx(0.5)
+    kept = sum(int(k.sum()) for k in masks)
+    assert m["tp"] + m["fp"] == kept and m["accuracy"] == pytest.approx(1 - kept / 2 / (2 * 32 ** 3))
+    assert "mask_classification" not in metrics["predictions"]["plain"]
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "classifier mask (galaxy_rate &gt; 0)" in page and page.count("<td class='s'>masked</td>") >= 1

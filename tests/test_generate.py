@@ -59,6 +59,9 @@ def test_generate_writes_field_catalogue_and_dm(run, tmp_path, capsys):
         assert np.all((pos >= 0) & (pos < 25.0))
         # the catalogue's galaxies fall in the voxels the field counts them in
         np.testing.assert_array_equal(paint(pos, 16, 25.0, scheme="ngp").numpy(), box.galaxies)
+        # the expected counts the field realises are stored beside it
+        assert box.galaxy_rate is not None and box.galaxy_rate.shape == (16,) * 3 and box.galaxy_rate.sum() > 0
+        assert "galaxy_rate" not in read_header(tmp_path / "a" / "dm" / f"{name}.h5").fields
     assert total > 0
 
 

@@ -153,7 +153,19 @@ def test_regressor_alone(tmp_path):
     summary = train(config, boxes, tmp_path / "run")
     assert "classifier" not in summary and summary["regressor"]["steps"] == 2
     assert not (tmp_path / "run" / "threshold.json").exists()
-    (out,) = predict(tmp_path / "run", [boxes / "CV_0.h5"], tmp_path / "pred")
+    (out,) = predict(tmp_path / "run", [boxes / "CV_0.h5"], tmp_path / "pred", counts="total")
     pred = read_box(out)
     assert pred.meta["model"] == "two-phase:unet" and "threshold" not in pred.meta
     assert np.all(pred.galaxies == np.rint(pred.galaxies)) and pred.galaxies.min() >= 0
+    # every prediction stores the expected counts it realises: 'total' keeps their sum
+    assert pred.galaxy_rate is not None and pred.galaxy_rate.dtype == np.float32
+    assert pred.galaxies.sum() == np.rint(pred.galaxy_rate.sum(dtype=np.float64))
+    # structured realisations: seeded, numbered, same expected counts behind each
+    outs = predict(tmp_path / "run", [boxes / "CV_0.h5"], tmp_path / "s", counts="structured", samples=2, seed=4)
+    again = predict(tmp_path / "run", [boxes / "CV_0.h5"], tmp_path / "s2", counts="structured", samples=1, seed=4)
+    r0, r1, a0 = (read_box(p) for p in (*outs, *again))
+    assert (r0.meta["counts"], r0.meta["realisation"], r1.meta["realisation"]) == ("structured", 0, 1)
+    np.testing.assert_array_equal(r0.galaxies, a0.galaxies)
+    assert not np.array_equal(r0.galaxies, r1.galaxies)
+    np.testing.assert_array_equal(r0.galaxy_rate, pred.galaxy_rate)
+    assert not r0.galaxies[r0.galaxy_rate == 0].any()

@@ -9,6 +9,8 @@ Layout (docs/box-format.md)::
     /fields/dm           float32 (N,N,N)    DM particles per voxel
     /fields/galaxies     float32 (N,N,N)    galaxies per voxel (target or prediction; absent: DM-only)
     /fields/dm_velocity  float32 (3,N,N,N)  optional, mean DM velocity per voxel [km/s]
+    /fields/galaxy_rate  float32 (N,N,N)    optional (predictions): expected galaxies per voxel, the
+                                            mean of the realisations fields/galaxies is drawn from
     /catalogs/halos/*    columns of equal length n (pos (n,3) [Mpc/h], mass [Msun/h], ...)
     /catalogs/galaxies/* columns of equal length n (pos (n,3), stellar_mass, is_central, host_halo)
 
@@ -64,6 +66,8 @@ class Box:
         Cosmological / astrophysical parameters, keys from PARAM_NAMES.
     halos, galaxy_catalog : mapping of column name to ndarray, or None
     meta : mapping of str to str / number, provenance.
+    galaxy_rate : ndarray, float32 (N, N, N), or None
+        A prediction's expected galaxies per voxel (``galaxies`` is one realisation of it).
     """
 
     box_size: float
@@ -79,6 +83,7 @@ class Box:
     halos: Mapping[str, np.ndarray] | None = None
     galaxy_catalog: Mapping[str, np.ndarray] | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    galaxy_rate: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
@@ -91,6 +96,8 @@ class Box:
         set_("meta", dict(self.meta))
         if self.dm_velocity is not None:
             set_("dm_velocity", np.asarray(self.dm_velocity))
+        if self.galaxy_rate is not None:
+            set_("galaxy_rate", np.asarray(self.galaxy_rate))
         for attr in ("halos", "galaxy_catalog"):
             cat = getattr(self, attr)
             if cat is not None:
@@ -151,12 +158,13 @@ def validate(box: Box, where: str) -> None:
     """Check a Box against the format; raise BoxFormatError naming `where` and the key."""
     validate_parts(where, box_size=box.box_size, grid=box.grid, source=box.source, name=box.name,
                    dm=box.dm, galaxies=box.galaxies, dm_velocity=box.dm_velocity, params=box.params,
-                   halos=box.halos, galaxy_catalog=box.galaxy_catalog)
+                   halos=box.halos, galaxy_catalog=box.galaxy_catalog, galaxy_rate=box.galaxy_rate)
 
 
 def validate_parts(where: str, *, box_size: float, grid: int, source: str, name: str, dm: np.ndarray,
                    galaxies: np.ndarray, dm_velocity: np.ndarray | None, params: Mapping[str, Any],
-                   halos: Mapping[str, np.ndarray] | None, galaxy_catalog: Mapping[str, np.ndarray] | None) -> None:
+                   halos: Mapping[str, np.ndarray] | None, galaxy_catalog: Mapping[str, np.ndarray] | None,
+                   galaxy_rate: np.ndarray | None = None) -> None:
     """The checks of `validate` on loose parts (used by the reader before a Box exists)."""
     if not box_size > 0:
         _fail(where, "box_size", f"expected a positive size in Mpc/h, got {box_size}")
@@ -171,6 +179,8 @@ def validate_parts(where: str, *, box_size: float, grid: int, source: str, name:
     _check_grid(where, "fields/galaxies", galaxies, shape, counts=True)
     if dm_velocity is not None:
         _check_grid(where, "fields/dm_velocity", dm_velocity, (3,) + shape, counts=False)
+    if galaxy_rate is not None:
+        _check_grid(where, "fields/galaxy_rate", galaxy_rate, shape, counts=True)
     for k, v in params.items():
         if k not in PARAM_NAMES:
             _fail(where, f"params/{k}", f"unknown parameter; allowed: {list(PARAM_NAMES)}")
@@ -207,6 +217,8 @@ def write_box(path: str | os.PathLike, box: Box, *, overwrite: bool = False,
                 g.create_dataset("galaxies", data=box.galaxies, **opts)
             if box.dm_velocity is not None:
                 g.create_dataset("dm_velocity", data=box.dm_velocity, **opts)
+            if box.galaxy_rate is not None:
+                g.create_dataset("galaxy_rate", data=box.galaxy_rate, **opts)
             for name, cat in (("halos", box.halos), ("galaxies", box.galaxy_catalog)):
                 if cat is not None:
                     c = f.require_group("catalogs").create_group(name)
@@ -347,12 +359,14 @@ def read_box(path: str | os.PathLike, *, catalogs: bool = True, velocity: bool =
             _fail(where, "fields/galaxies", "missing: a DM-only box can be predicted, not trained on or scored")
         gal = _read_dataset(f, "fields/galaxies", where) if "fields/galaxies" in f else np.zeros_like(dm)
         vel = _read_dataset(f, "fields/dm_velocity", where) if velocity and "fields/dm_velocity" in f else None
+        rate = _read_dataset(f, "fields/galaxy_rate", where) if "fields/galaxy_rate" in f else None
         halos = _read_catalog(f, "catalogs/halos", where) if catalogs else None
         gcat = _read_catalog(f, "catalogs/galaxies", where) if catalogs else None
     validate_parts(where, box_size=h.box_size, grid=h.grid, source=h.source, name=h.name, dm=dm, galaxies=gal,
-                   dm_velocity=vel, params=h.params, halos=halos, galaxy_catalog=gcat)
+                   dm_velocity=vel, params=h.params, halos=halos, galaxy_catalog=gcat, galaxy_rate=rate)
     return Box(box_size=h.box_size, grid=h.grid, redshift=h.redshift, source=h.source, suite=h.suite, name=h.name,
-               dm=dm, galaxies=gal, params=h.params, dm_velocity=vel, halos=halos, galaxy_catalog=gcat, meta=h.meta)
+               dm=dm, galaxies=gal, params=h.params, dm_velocity=vel, halos=halos, galaxy_catalog=gcat, meta=h.meta,
+               galaxy_rate=rate)
 
 
 def read_info(path: str | os.PathLike) -> dict[str, Any]:
@@ -374,6 +388,8 @@ def read_info(path: str | os.PathLike) -> dict[str, Any]:
             "n_galaxies": float(box.galaxies.sum(dtype=np.float64)),
             "occupied_voxels": int((box.galaxies > 0).sum()),
             "has_dm_velocity": "dm_velocity" in fields, "dm_only": "galaxies" not in fields,
+            "expected_galaxies": (float(box.galaxy_rate.sum(dtype=np.float64))
+                                  if box.galaxy_rate is not None else None),
             "halos": cat_info(box.halos), "galaxies_catalog": cat_info(box.galaxy_catalog)}
 
 

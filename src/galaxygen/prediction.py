@@ -66,10 +66,11 @@ def prediction_box(source: Box, galaxies: np.ndarray, *, model: str, trained_on:
                    source_path: str | os.PathLike | None = None, realisation: int | None = None,
                    realisations: int | None = None, galaxy_catalog: Mapping[str, np.ndarray] | None = None,
                    warnings: tuple[str, ...] | list[str] = (), empty_note: str = "",
-                   extra_meta: Mapping[str, Any] | None = None) -> Box:
+                   extra_meta: Mapping[str, Any] | None = None, galaxy_rate: np.ndarray | None = None) -> Box:
     """The prediction box made from `source`: its name, suite, geometry, fields/dm (and DM velocity
     when read), params and halos; source 'prediction'; ``fields/galaxies`` = `galaxies` (N,N,N)
-    counts; ``catalogs/galaxies`` = `galaxy_catalog` (or none); /meta per PREDICTION_META.
+    counts; ``fields/galaxy_rate`` = `galaxy_rate` (N,N,N) expected counts that `galaxies` realises (or
+    none); ``catalogs/galaxies`` = `galaxy_catalog` (or none); /meta per PREDICTION_META.
 
     `warnings` are degenerate results met while making it (already reported); a prediction holding no
     galaxies adds (and logs) one, ending with `empty_note` (why, when the caller knows).
@@ -92,7 +93,9 @@ def prediction_box(source: Box, galaxies: np.ndarray, *, model: str, trained_on:
     if notes:
         meta["warnings"] = "\n".join(notes)
     meta.update(extra_meta or {})
-    return source.replace(source="prediction", galaxies=gal, galaxy_catalog=galaxy_catalog, meta=meta)
+    rate = None if galaxy_rate is None else np.ascontiguousarray(galaxy_rate, dtype=np.float32)
+    return source.replace(source="prediction", galaxies=gal, galaxy_catalog=galaxy_catalog, meta=meta,
+                          galaxy_rate=rate)
 
 
 def meta_warnings(meta: Mapping[str, Any]) -> list[str]:

@@ -191,3 +191,10 @@ def load_fields(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(dm, galaxies) grids of a box file, float32 (N, N, N) each."""
     box = read_box(path, catalogs=False, velocity=False)
     return box.dm, box.galaxies
+
+
+def load_prediction(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(galaxies, galaxy_rate) grids of a prediction box, float32 (N, N, N); galaxy_rate None when the
+    box stores no expected counts."""
+    box = read_box(path, catalogs=False, velocity=False)
+    return box.galaxies, box.galaxy_rate

@@ -1,7 +1,8 @@
 """Metrics of one prediction against its truth: per box, pooled over boxes, spread over realisations.
 
 Statistics (docs/evaluation.md, "What is measured"): voxel metrics with occupied = count > 0, pooled over all
-voxels of the test boxes; P(k) of delta = n / n_mean - 1 with the NGP window deconvolved (count
+voxels of the test boxes, also of the classifier mask where a prediction stores its expected counts
+(``fields/galaxy_rate`` > 0: the voxels a realisation can populate, against the truth's occupancy); P(k) of delta = n / n_mean - 1 with the NGP window deconvolved (count
 fields painted on the grid), cross-power and r(k) = P_xy / sqrt(P_xx P_yy) (Pylians XPk
 conventions), all through `galaxygen.stats`; the one-point histogram of counts per voxel (a
 continuous prediction is rounded to the nearest count); total galaxies. Spectra are averaged over
@@ -44,6 +45,7 @@ class BoxStats:
     hist_true: np.ndarray
     shot_noise_pred: float = float("nan")
     shot_noise_true: float = float("nan")
+    mask: VoxelMetrics | None = None  # galaxy_rate > 0 against truth > 0 (None: no galaxy_rate)
 
 
 def _histogram(field: np.ndarray) -> np.ndarray:
@@ -52,7 +54,7 @@ def _histogram(field: np.ndarray) -> np.ndarray:
     return np.asarray(one_point(field, int(min(max(top, 1.0), ONE_POINT_MAX))), dtype=np.float64)
 
 
-def box_stats(pred: np.ndarray, truth: np.ndarray, box_size: float) -> BoxStats:
+def box_stats(pred: np.ndarray, truth: np.ndarray, box_size: float, *, rate: np.ndarray | None = None) -> BoxStats:
     """Statistics of a prediction grid against a truth grid, both (N, N, N) counts per voxel.
 
     Parameters
@@ -61,6 +63,9 @@ def box_stats(pred: np.ndarray, truth: np.ndarray, box_size: float) -> BoxStats:
         Galaxies per voxel (the prediction may be non-integer).
     box_size : float
         Side of the periodic box [Mpc/h].
+    rate : ndarray (N, N, N) or None
+        The prediction's expected counts (``fields/galaxy_rate``): its support (> 0), the classifier
+        mask, is scored against the truth's occupied voxels (``mask``).
     """
     pred = np.asarray(pred, dtype=np.float32)
     truth = np.asarray(truth, dtype=np.float32)
@@ -82,7 +87,8 @@ def box_stats(pred: np.ndarray, truth: np.ndarray, box_size: float) -> BoxStats:
                     p_ab=as_np(p_ab), p_pred=as_np(p_pred), p_true=as_np(p_true),
                     hist_pred=_histogram(pred), hist_true=_histogram(truth),
                     shot_noise_pred=shot(float(pred.sum(dtype=np.float64))),
-                    shot_noise_true=shot(float(truth.sum(dtype=np.float64))))
+                    shot_noise_true=shot(float(truth.sum(dtype=np.float64))),
+                    mask=None if rate is None else voxel_metrics(np.asarray(rate) > 0, truth))
 
 
 def _pad_sum(hists: Sequence[np.ndarray], length: int) -> np.ndarray:
@@ -113,7 +119,14 @@ def pool(stats: Sequence[BoxStats]) -> dict[str, Any]:
     hp, ht = _pad_sum([s.hist_pred for s in stats], length), _pad_sum([s.hist_true for s in stats], length)
     pred_total = sum(s.pred_total for s in stats)
     truth_total = sum(s.truth_total for s in stats)
-    return {
+    masks = [s.mask for s in stats]
+    extra = {}
+    if all(m is not None for m in masks):  # the classifier mask's table, when every box stores its rates
+        total = masks[0]
+        for m in masks[1:]:
+            total = total + m
+        extra["mask_classification"] = {k: float(v) for k, v in total.as_dict().items()}
+    return {**extra,
         "classification": {k: float(v) for k, v in vm.as_dict().items()},
         "galaxies": {"pred_total": pred_total, "truth_total": truth_total,
                      "ratio": pred_total / truth_total if truth_total else float("nan")},
@@ -138,6 +151,8 @@ def combine(pooled: Sequence[dict[str, Any]]) -> dict[str, Any]:
     (mean), ``<key>_p16`` and ``<key>_p84``. Confusion counts are realisation means.
     """
     out: dict[str, Any] = {"realisations": len(pooled)}
+    if "mask_classification" in pooled[0]:  # the same expected counts behind every realisation
+        out["mask_classification"] = pooled[0]["mask_classification"]
     for section in ("classification", "galaxies"):
         keys = pooled[0][section].keys()
         mean, band = {}, {}

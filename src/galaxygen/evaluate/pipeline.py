@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from galaxygen.errors import GalaxygenError
-from galaxygen.evaluate.inputs import Prediction, TruthBox, group_prediction, load_fields, read_truth
+from galaxygen.evaluate.inputs import Prediction, TruthBox, group_prediction, load_fields, load_prediction, read_truth
 from galaxygen.evaluate.metrics import box_stats, combine, k_below, k_nyquist, pool, summary
 from galaxygen.io import write_json
 from galaxygen.outputs import staged_folder
@@ -56,8 +56,8 @@ def collect(truth: Mapping[tuple[str, str], TruthBox], predictions: Sequence[Pre
             for r, boxes in p.realisations.items():
                 if key not in boxes:
                     continue
-                pdm, pgal = load_fields(boxes[key])
-                stats[p.label][r][key] = box_stats(pgal, gal, t.box_size)
+                pgal, prate = load_prediction(boxes[key])
+                stats[p.label][r][key] = box_stats(pgal, gal, t.box_size, rate=prate)
                 if p.label not in slabs:
                     slabs[p.label] = {"name": t.name, "suite": t.suite, "dm": _slab(dm, thick),
                                       "truth": _slab(gal, thick), "pred": _slab(pgal, thick),
@@ -241,7 +241,7 @@ def compute(truth_paths: Sequence[str | os.PathLike],
                             for suite in p.tested_on}
         res["warnings"] = list(p.warnings) + [w for w in [empty_boxes_warning(p.label, stats[p.label])] if w]
         for sres in res["per_suite"].values():  # keep per-suite entries small: k, ratio and r curves only
-            for key in ("one_point", "per_realisation"):
+            for key in ("one_point", "per_realisation", "mask_classification"):
                 sres.pop(key, None)
             sres["power"] = {key: sres["power"][key] for key in ("k", "ratio", "r")}
         results[p.label] = res

@@ -74,6 +74,27 @@ def versus_table(entries: list[Mapping[str, Any]]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def mask_table(predictions: Mapping[str, Mapping[str, Any]]) -> str:
+    """The classifier masks' table (the talk's): accuracy, recall and precision of the voxels each
+    prediction's expected counts allow (``fields/galaxy_rate`` > 0) against the truth's occupied voxels,
+    beside the same numbers of its realisation; empty string when no prediction stores its rates."""
+    rows = []
+    for label, res in predictions.items():
+        m = res.get("mask_classification")
+        if m is None:
+            continue
+        c = res["classification"]
+        rows.append(f"<tr><td class='s'>{html.escape(label)}</td>"
+                    + "".join(f"<td>{fmt(m[k], 'f')}</td>" for k in ("accuracy", "recall", "precision"))
+                    + "".join(f"<td>{fmt(c[k], 'f')}</td>" for k in ("accuracy", "recall", "precision")) + "</tr>")
+    if not rows:
+        return ""
+    head = ("<tr><th rowspan='2'>prediction</th><th colspan='3'>classifier mask (galaxy_rate &gt; 0)</th>"
+            "<th colspan='3'>realisation (galaxies &gt; 0)</th></tr><tr>"
+            + "<th>accuracy</th><th>recall</th><th>precision</th>" * 2 + "</tr>")
+    return f"<h2>Classification</h2><table>{head}{''.join(rows)}</table>"
+
+
 def warnings_list(warnings: list[str]) -> str:
     """The degenerate results of the evaluation as a highlighted list (empty string when none)."""
     if not warnings:
@@ -103,7 +124,7 @@ def render(metrics: Mapping[str, Any], figures: Mapping[str, Path]) -> str:
              f"{t['k_nyquist']:.3g} h/Mpc). Voxel metrics pooled over all test voxels, occupied = count &gt; 0. "
              f"Several realisations: mean (band 16–84 % in metrics.json).</p>",
              warnings_list(metrics.get("warnings", [])),
-             "<h2>Headline</h2>", headline_table(metrics["headline"])]
+             "<h2>Headline</h2>", headline_table(metrics["headline"]), mask_table(metrics["predictions"])]
     if metrics.get("versus_baseline"):
         parts += ["<h2>Against the HOD</h2>", versus_table(metrics["versus_baseline"])]
     for key in ("slices", "power", "correlation", "one_point"):

@@ -19,7 +19,7 @@ def register(sub) -> None:
     p.add_argument("boxes", nargs="+", help="input box files or folders of *.h5 box files")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--samples", type=int, default=1,
-                   help="realisations per input box (Poisson sampling / diffusion samples; default 1)")
+                   help="realisations per input box (poisson / structured counts, diffusion samples; default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the sampling (default 0)")
     p.add_argument("--tile", type=int, default=None,
                    help="inference tile side [voxels] (default: the run config's infer.tile)")
@@ -28,10 +28,14 @@ def register(sub) -> None:
                         "network's receptive radius, exact whatever the tile); a smaller halo is faster and "
                         "approximate")
     p.add_argument("--batch", type=int, default=None, help="tiles per forward pass (default: infer.batch)")
-    p.add_argument("--counts", choices=("round", "total", "poisson"), default=None,
+    p.add_argument("--counts", choices=("round", "total", "poisson", "structured"), default=None,
                    help="two-phase runs: round the expected counts per voxel, round them keeping the box "
-                        "total (largest remainders), or draw them from a Poisson law (default: the run "
-                        "config's `counts`)")
+                        "total (largest remainders; galaxies in the likeliest voxels), draw them from a "
+                        "Poisson law, or draw a structured realisation (a central at each rate peak, "
+                        "Poisson satellites around it) (default: the run config's `counts`)")
+    p.add_argument("--sharpen", type=float, default=None,
+                   help="two-phase runs: raise the expected counts to this power inside each rate peak's "
+                        "region, keeping the region's total (1: unchanged; default: the run config's `sharpen`)")
     p.add_argument("--steps", type=int, default=None,
                    help="diffusion runs: ancestral sampling steps (default: the run config's)")
     p.add_argument("--mean", action="store_true", default=None,

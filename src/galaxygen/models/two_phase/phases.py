@@ -22,6 +22,7 @@ from galaxygen.errors import ConfigError
 from galaxygen.stats.classification import voxel_metrics
 from galaxygen.models.two_phase.losses import LossConfig, make_loss, rate_from_output
 from galaxygen.models.two_phase.networks import ModelConfig, halo_for
+from galaxygen.models.two_phase.realisation import peak_regions, sharpen_rates, structured_counts
 from galaxygen.training.crops import CropDataset
 from galaxygen.training.data import BoxData, DataConfig
 from galaxygen.training.params import ConditionChoice, ParamTransform, check_condition_params
@@ -72,9 +73,12 @@ class InferConfig:
 class TwoPhaseConfig:
     """The whole `task: two_phase` config (configs/two-phase-*.yaml).
 
-    counts : how the regressor's expected counts become galaxies (`galaxy_counts`); the default 'total'
-        keeps the box's expected number of galaxies, which needs calibrated rates: the default
-        regressor loss 'poisson' (an up-weighted MSE inflates them).
+    counts : how the regressor's expected counts become galaxies (`galaxy_counts`); 'total' (the
+        dataclass default) keeps the box's expected number of galaxies in the likeliest voxels, which
+        needs calibrated rates: the default regressor loss 'poisson' (an up-weighted MSE inflates
+        them); the shipped configs use 'structured' with ``sharpen: 3`` (a seeded realisation,
+        measured against the HOD by benchmarks/bench_realisation.py, docs/training.md).
+    sharpen : power of the expected counts inside each rate peak's region (`realisation.sharpen_rates`).
     condition_params : box parameters both networks take (`film`): 'none' (the default), 'auto' (those
         that vary across the training boxes) or a list of names.
     """
@@ -84,7 +88,8 @@ class TwoPhaseConfig:
     seed: int = 0
     phases: tuple[str, ...] = PHASES
     target_recall: float = 0.95
-    counts: Literal["round", "total", "poisson"] = "total"
+    counts: Literal["round", "total", "poisson", "structured"] = "total"
+    sharpen: float = 1.0
     condition_params: ConditionChoice = "none"
     data: DataConfig = field(default_factory=DataConfig)
     classifier: PhaseConfig = field(default_factory=_classifier_default)
@@ -94,6 +99,7 @@ class TwoPhaseConfig:
     def __post_init__(self) -> None:
         require(len(self.phases) >= 1 and all(p in PHASES for p in self.phases) and len(set(self.phases)) == len(self.phases),
                 f"phases: expected a non-empty subset of {list(PHASES)}, got {list(self.phases)}")
+        require(self.sharpen > 0, f"sharpen: expected a power > 0, got {self.sharpen}")
         require(0.0 < self.target_recall <= 1.0, f"target_recall: expected in (0, 1], got {self.target_recall}")
         require(self.classifier.loss.kind == "classifier",
                 f"classifier.loss.name: {self.classifier.loss.name!r} is a regression loss")
@@ -158,41 +164,61 @@ def threshold_for_recall(scores: np.ndarray, occupied: np.ndarray, target_recall
                            kept_fraction=float(kept[best]) / s.size)
 
 
-COUNTS = ("round", "total", "poisson")
+COUNTS = ("round", "total", "poisson", "structured")
+STOCHASTIC = ("poisson", "structured")  # modes drawn with a random generator (several samples make sense)
+
+
+def expected_counts(prob: np.ndarray | None, rate: np.ndarray | None, threshold: float | None, *,
+                    sharpen: float = 1.0, regions: np.ndarray | None = None) -> np.ndarray:
+    """The expected galaxies per voxel (N, N, N) float32 that `galaxy_counts` realises: the regressor's
+    rate (clipped at 0) times the classifier mask (prob >= threshold), its rates raised to `sharpen`
+    inside each peak region and rescaled to the region's total (`realisation.sharpen_rates`; 1:
+    unchanged); without a regressor the mask itself (one galaxy per kept voxel). What a prediction
+    box stores as ``fields/galaxy_rate``."""
+    if rate is None:
+        if prob is None:
+            raise ConfigError("galaxy_counts: need a classifier probability or a regressor rate")
+        return (prob >= threshold).astype(np.float32)
+    out = np.clip(rate, 0.0, None).astype(np.float32)
+    if prob is not None:
+        out = out * (prob >= threshold)
+    return sharpen_rates(out, sharpen, regions) if sharpen != 1.0 else out
 
 
 def galaxy_counts(prob: np.ndarray | None, rate: np.ndarray | None, threshold: float | None, *,
-            counts: str = "round", rng: np.random.Generator | None = None) -> np.ndarray:
-    """Galaxies per voxel: mask (prob >= threshold) × counts from the expected counts `rate`.
+            counts: str = "round", rng: np.random.Generator | None = None, sharpen: float = 1.0) -> np.ndarray:
+    """Galaxies per voxel from the expected counts `expected_counts(prob, rate, threshold, sharpen)`.
 
     counts:
     * 'round': each voxel's rate rounded (a voxel needs rate >= 0.5 to hold a galaxy);
     * 'total': rounded so that the box holds round(sum of the kept rates) galaxies, by the largest
       remainder method (Hamilton apportionment): every kept voxel gets floor(rate), and the voxels
       with the largest fractional parts one more, until the total is reached (ties by voxel index).
-      A calibrated regressor (Poisson loss) then gives the right number of galaxies and so the
-      right shot noise, placed in the likeliest voxels; 'round' drops every voxel below 0.5, which
-      with recall-oriented masks loses or (with an up-weighted MSE) multiplies galaxies;
-    * 'poisson': Poisson(rate) draws with `rng` (one realisation of the stochastic field).
+      The galaxies sit in the likeliest voxels: the best voxel metrics, but a field more clustered
+      than the truth;
+    * 'poisson': Poisson(rate) draws with `rng` (one realisation of the stochastic field);
+    * 'structured': a central at each rate peak and Poisson satellites around it, with `rng`
+      (`realisation.structured_counts`; Berlind & Weinberg 2002, Zheng et al. 2005): each voxel's
+      expected count is its rate, as for 'poisson', with the structure of halo occupation.
     Without a regressor (rate None) each kept voxel holds one galaxy; without a classifier (prob
     None) the counts are used everywhere.
     """
     if counts not in COUNTS:
         raise ConfigError(f"counts: expected one of {COUNTS}, got {counts!r}")
     if rate is None:
-        if prob is None:
-            raise ConfigError("galaxy_counts: need a classifier probability or a regressor rate")
-        return (prob >= threshold).astype(np.float32)
-    rate = np.clip(rate, 0.0, None)
-    if prob is not None:
-        rate = rate * (prob >= threshold)
+        return expected_counts(prob, rate, threshold)
+    if counts in STOCHASTIC and rng is None:
+        raise ConfigError(f"galaxy_counts: {counts} counts need a random generator (seed)")
+    masked = expected_counts(prob, rate, threshold)
+    regions = peak_regions(masked) if counts == "structured" or sharpen != 1.0 else None
+    lam = expected_counts(prob, rate, threshold, sharpen=sharpen, regions=regions) if sharpen != 1.0 else masked
     if counts == "poisson":
-        if rng is None:
-            raise ConfigError("galaxy_counts: Poisson counts need a random generator (seed)")
-        return rng.poisson(rate).astype(np.float32)
+        return rng.poisson(lam).astype(np.float32)
+    if counts == "structured":
+        return structured_counts(lam, rng, regions)
     if counts == "round":
-        return np.rint(rate).astype(np.float32)
-    return largest_remainder(rate)
+        return np.rint(lam).astype(np.float32)
+    return largest_remainder(lam)
 
 
 def largest_remainder(rate: np.ndarray) -> np.ndarray:
@@ -315,9 +341,9 @@ class RegressorTask:
             losses.append(float(self.loss(out[sel], b.target[sel], None)))
             rate = rate_from_output(out, self.loss_cfg).numpy()
             prob = b.extras["prob"].numpy() if "prob" in b.extras else None
-            # the run's counts rule (Poisson draws would make the metrics random: rounded instead)
-            counts = "round" if self.cfg.counts == "poisson" else self.cfg.counts
-            pred = galaxy_counts(prob, rate, self.threshold, counts=counts)
+            # the run's counts rule (random draws would make the metrics random: rounded instead)
+            counts = "round" if self.cfg.counts in STOCHASTIC else self.cfg.counts
+            pred = galaxy_counts(prob, rate, self.threshold, counts=counts, sharpen=self.cfg.sharpen)
             preds.append(pred[m.numpy()])
             truths.append(b.target.numpy()[m.numpy()])
         p, t = np.concatenate(preds), np.concatenate(truths)

@@ -30,8 +30,8 @@ from galaxygen.errors import GalaxygenError
 from galaxygen.io import check_writable, write_json
 from galaxygen.models.two_phase.losses import rate_from_output
 from galaxygen.models.two_phase.networks import build_network
-from galaxygen.models.two_phase.phases import (COUNTS, ClassifierTask, RegressorTask, TwoPhaseConfig, galaxy_counts,
-                                               infer_box, threshold_for_recall)
+from galaxygen.models.two_phase.phases import (COUNTS, STOCHASTIC, ClassifierTask, RegressorTask, TwoPhaseConfig,
+                                               expected_counts, galaxy_counts, infer_box, threshold_for_recall)
 from galaxygen.progress import progress
 from galaxygen.training import distributed as D
 from galaxygen.training.data import BoxData, Split, Transform, fit_transform, load_region
@@ -178,22 +178,28 @@ def prediction_files(run_dir: Path, name: str, out_dir: Path, *, samples: int = 
 
 def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int = 1, seed: int = 0,
             device: str = "auto", overwrite: bool = False, tile: int | None = None,
-            batch: int | None = None, counts: str | None = None, halo: int | None = None) -> list[Path]:
-    """Write one prediction box per input box (``samples`` Poisson realisations when counts='poisson').
+            batch: int | None = None, counts: str | None = None, halo: int | None = None,
+            sharpen: float | None = None) -> list[Path]:
+    """Write one prediction box per input box (``samples`` realisations with a seeded counts mode,
+    'poisson' or 'structured').
 
-    `counts` ('round', 'total' or 'poisson', see `galaxy_counts`) replaces the run config's choice; `tile`, `halo` and
-    `batch` its ``infer`` settings (halo None there: exact, the networks' receptive radii). Sample k of a box
-    draws from ``numpy.random.default_rng([seed, k])``.
+    `counts` (one of COUNTS, see `galaxy_counts`) and `sharpen` replace the run config's choices; `tile`, `halo`
+    and `batch` its ``infer`` settings (halo None there: exact, the networks' receptive radii). Sample k of a
+    box draws from ``numpy.random.default_rng([seed, k])``. Every box also stores ``fields/galaxy_rate``,
+    the expected counts its ``fields/galaxies`` realises (`expected_counts`).
     """
     check_predict_options(samples, halo)
     dev = resolve_device(device)
     cfg, transform, models = load_run(Path(run_dir), dev)
     counts = counts or cfg.counts
+    sharpen = cfg.sharpen if sharpen is None else float(sharpen)
     if counts not in COUNTS:
         raise GalaxygenError(f"--counts: expected one of {', '.join(COUNTS)}, got {counts!r}")
-    if samples > 1 and counts != "poisson":
-        raise GalaxygenError("--samples > 1 needs Poisson counts (rounded counts are deterministic): "
-                             "pass --counts poisson")
+    if not sharpen > 0:
+        raise GalaxygenError(f"--sharpen: expected a power > 0, got {sharpen}")
+    if samples > 1 and counts not in STOCHASTIC:
+        raise GalaxygenError(f"--samples > 1 needs seeded counts ({counts} counts are deterministic): "
+                             f"pass --counts {' or '.join(STOCHASTIC)}")
     infer_cfg = with_options(cfg.infer, tile=tile, halo=halo, batch=batch)
     trained_on = RunDir(run_dir).read(SPLIT).get("trained_on", [])
     for path in boxes:  # a conditioned run needs its parameters in every box: refuse before writing any
@@ -206,13 +212,14 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
         for o in outs:
             check_writable(o, overwrite)
         prob, rate = network_outputs(cfg, transform, models, box, infer_cfg, dev)
+        lam = expected_counts(prob, rate, models.get("threshold"), sharpen=sharpen)
         for k, o in enumerate(outs):
             rng = np.random.default_rng([seed, k])
-            gal = galaxy_counts(prob, rate, models.get("threshold"), counts=counts, rng=rng)
+            gal = galaxy_counts(prob, rate, models.get("threshold"), counts=counts, rng=rng, sharpen=sharpen)
             pbox = prediction_box(box, gal, model=label, trained_on=",".join(trained_on), seed=seed,
-                                  source_path=path, realisation=k if counts == "poisson" else None,
-                                  realisations=samples,
-                                  extra_meta={"run": str(run_dir), "counts": counts,
+                                  source_path=path, realisation=k if counts in STOCHASTIC else None,
+                                  realisations=samples, galaxy_rate=lam,
+                                  extra_meta={"run": str(run_dir), "counts": counts, "sharpen": sharpen,
                                               **({"threshold": models["threshold"]} if "threshold" in models else {})})
             write_box(o, pbox, overwrite=overwrite)
             written.append(o)
