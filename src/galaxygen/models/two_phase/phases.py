@@ -78,7 +78,8 @@ class TwoPhaseConfig:
         needs calibrated rates: the default regressor loss 'poisson' (an up-weighted MSE inflates
         them); the shipped configs use 'structured' with ``sharpen: 3`` (a seeded realisation,
         measured against the HOD by benchmarks/bench_realisation.py, docs/training.md).
-    sharpen : power of the expected counts inside each rate peak's region (`realisation.sharpen_rates`).
+    sharpen : the expected counts are redistributed inside each peak region as (rate × classifier
+        probability) ** sharpen, keeping the region's total (`expected_counts`; 1: unchanged).
     condition_params : box parameters both networks take (`film`): 'none' (the default), 'auto' (those
         that vary across the training boxes) or a list of names.
     """
