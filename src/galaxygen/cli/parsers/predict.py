@@ -34,8 +34,9 @@ def register(sub) -> None:
                         "Poisson law, or draw a structured realisation (a central at each rate peak, "
                         "Poisson satellites around it) (default: the run config's `counts`)")
     p.add_argument("--sharpen", type=float, default=None,
-                   help="two-phase runs: raise the expected counts to this power inside each rate peak's "
-                        "region, keeping the region's total (1: unchanged; default: the run config's `sharpen`)")
+                   help="two-phase runs: redistribute the expected counts inside each peak region as "
+                        "(rate x classifier probability) to this power, keeping the region's total (1: "
+                        "unchanged; default: the run config's `sharpen`)")
     p.add_argument("--steps", type=int, default=None,
                    help="diffusion runs: ancestral sampling steps (default: the run config's)")
     p.add_argument("--mean", action="store_true", default=None,

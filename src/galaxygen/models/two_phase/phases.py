@@ -78,7 +78,8 @@ class TwoPhaseConfig:
         needs calibrated rates: the default regressor loss 'poisson' (an up-weighted MSE inflates
         them); the shipped configs use 'structured' with ``sharpen: 3`` (a seeded realisation,
         measured against the HOD by benchmarks/bench_realisation.py, docs/training.md).
-    sharpen : power of the expected counts inside each rate peak's region (`realisation.sharpen_rates`).
+    sharpen : the expected counts are redistributed inside each peak region as (rate × classifier
+        probability) ** sharpen, keeping the region's total (`expected_counts`; 1: unchanged).
     condition_params : box parameters both networks take (`film`): 'none' (the default), 'auto' (those
         that vary across the training boxes) or a list of names.
     """
@@ -171,10 +172,11 @@ STOCHASTIC = ("poisson", "structured")  # modes drawn with a random generator (s
 def expected_counts(prob: np.ndarray | None, rate: np.ndarray | None, threshold: float | None, *,
                     sharpen: float = 1.0, regions: np.ndarray | None = None) -> np.ndarray:
     """The expected galaxies per voxel (N, N, N) float32 that `galaxy_counts` realises: the regressor's
-    rate (clipped at 0) times the classifier mask (prob >= threshold), its rates raised to `sharpen`
-    inside each peak region and rescaled to the region's total (`realisation.sharpen_rates`; 1:
-    unchanged); without a regressor the mask itself (one galaxy per kept voxel). What a prediction
-    box stores as ``fields/galaxy_rate``."""
+    rate (clipped at 0) times the classifier mask (prob >= threshold); with `sharpen` != 1, its rates
+    redistributed inside each peak region of the score as score**sharpen, keeping the region's total
+    (`realisation.sharpen_rates`; score = rate × prob with a classifier, else the rate; `regions`:
+    `sharpening_regions`); without a regressor the mask itself (one galaxy per kept voxel). What a
+    prediction box stores as ``fields/galaxy_rate``."""
     if rate is None:
         if prob is None:
             raise ConfigError("galaxy_counts: need a classifier probability or a regressor rate")
@@ -182,7 +184,15 @@ def expected_counts(prob: np.ndarray | None, rate: np.ndarray | None, threshold:
     out = np.clip(rate, 0.0, None).astype(np.float32)
     if prob is not None:
         out = out * (prob >= threshold)
-    return sharpen_rates(out, sharpen, regions) if sharpen != 1.0 else out
+    if sharpen == 1.0:
+        return out
+    return sharpen_rates(out, sharpen, regions, score=None if prob is None else out * prob)
+
+
+def sharpening_regions(prob: np.ndarray | None, masked: np.ndarray) -> np.ndarray:
+    """The peak regions (`realisation.peak_regions`) of the sharpening score: the masked rate
+    `masked` times the classifier probability `prob` (the rate alone without a classifier)."""
+    return peak_regions(masked if prob is None else masked * prob)
 
 
 def galaxy_counts(prob: np.ndarray | None, rate: np.ndarray | None, threshold: float | None, *,
@@ -210,7 +220,10 @@ def galaxy_counts(prob: np.ndarray | None, rate: np.ndarray | None, threshold: f
     if counts in STOCHASTIC and rng is None:
         raise ConfigError(f"galaxy_counts: {counts} counts need a random generator (seed)")
     masked = expected_counts(prob, rate, threshold)
-    regions = peak_regions(masked) if counts == "structured" or sharpen != 1.0 else None
+    if sharpen != 1.0:
+        regions = sharpening_regions(prob, masked)
+    else:
+        regions = peak_regions(masked) if counts == "structured" else None
     lam = expected_counts(prob, rate, threshold, sharpen=sharpen, regions=regions) if sharpen != 1.0 else masked
     if counts == "poisson":
         return rng.poisson(lam).astype(np.float32)

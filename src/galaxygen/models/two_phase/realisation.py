@@ -21,9 +21,11 @@ So the expected count of every voxel is c_v + (rate_v - c_v) = rate_v exactly: t
 realisations is the rate field (tested), while a region with lam_R >= 1 always has its central,
 at its peak when the peak's rate reaches 1.
 
-`sharpen_rates` (the "sharper rates" lever) raises the rates to a power gamma inside each region
-and rescales them to the region's total: the same number of galaxies per region, concentrated
-towards the peak (gamma = 1: unchanged). The realisation's expected counts are then the sharpened
+`sharpen_rates` (the "sharper rates" lever) redistributes the rates inside each region as a score
+to a power gamma, rescaled to the region's total: the same number of galaxies per region,
+concentrated towards the peak (score = rate and gamma = 1: unchanged). The two-phase network scores
+a voxel by rate × classifier probability (both networks agreeing on the peak), its regions being
+those of that score. The realisation's expected counts are then the sharpened
 rates, which is what a prediction box stores as ``fields/galaxy_rate``.
 """
 
@@ -90,27 +92,31 @@ def _sorted_regions(rate: np.ndarray, regions: np.ndarray):
     return vox, lab_s, r_s, starts, totals
 
 
-def sharpen_rates(rate: np.ndarray, gamma: float, regions: np.ndarray | None = None) -> np.ndarray:
-    """Rates raised to `gamma` inside each peak region and rescaled to the region's total.
+def sharpen_rates(rate: np.ndarray, gamma: float, regions: np.ndarray | None = None,
+                  score: np.ndarray | None = None) -> np.ndarray:
+    """Rates redistributed inside each peak region as score**gamma, keeping the region's total.
 
-    rate (N, N, N) >= 0; gamma > 0 (1: unchanged, > 1: concentrated towards the peaks); regions:
-    `peak_regions(rate)` (computed when None; sharpening keeps the order of the rates, so reuse these
-    regions for the result rather than recomputing them from float32 values that may tie). Returns float32 (N, N, N) with the same total in every region.
+    rate (N, N, N) >= 0; gamma > 0; score (N, N, N) >= 0: what ranks the voxels (None: the rate
+    itself, and gamma = 1 leaves the rates unchanged; the two-phase network passes rate × classifier
+    probability); regions: `peak_regions(score)` (computed when None; pass the regions the
+    realisation uses rather than recomputing them from float32 values that may tie).
+    Returns float32 (N, N, N) with the same total as `rate` in every region.
     """
     if not gamma > 0:
         raise ConfigError(f"sharpen: expected a power > 0, got {gamma}")
     rate = np.clip(np.asarray(rate, dtype=np.float64), 0.0, None)
-    if gamma == 1.0:
+    if gamma == 1.0 and score is None:
         return rate.astype(np.float32)
-    regions = peak_regions(rate) if regions is None else regions
-    vox, _, r_s, starts, totals = _sorted_regions(rate, regions)
+    score = rate if score is None else np.clip(np.asarray(score, dtype=np.float64), 0.0, None) * (rate > 0)
+    regions = peak_regions(score) if regions is None else np.where(score > 0, regions, -1)
+    vox, _, s_s, starts, _ = _sorted_regions(score, regions)
     if not len(vox):
-        return rate.astype(np.float32)
-    # relative to each region's peak (the first of its sorted voxels) to keep r**gamma in range
-    peak = np.repeat(r_s[starts], np.diff(np.r_[starts, len(vox)]))
-    w = (r_s / peak) ** gamma
-    wsum = np.add.reduceat(w, starts)
-    scale = np.repeat(totals / wsum, np.diff(np.r_[starts, len(vox)]))
+        return np.zeros(rate.shape, np.float32)
+    sizes = np.diff(np.r_[starts, len(vox)])
+    totals = np.add.reduceat(rate.ravel()[vox], starts)
+    # relative to each region's highest score (the first of its sorted voxels) to keep s**gamma in range
+    w = (s_s / np.repeat(s_s[starts], sizes)) ** gamma
+    scale = np.repeat(totals / np.add.reduceat(w, starts), sizes)
     out = np.zeros(rate.size)
     out[vox] = w * scale
     return out.reshape(rate.shape).astype(np.float32)
