@@ -29,7 +29,9 @@ Usage::
 
 Defaults are the issue's full size (24 + 8 boxes of 128^3 particles on 64^3 voxels, 25 Mpc/h).
 The reduced run of docs/generate.md: ``--train 12 --test 4 --particles 64 --grid 32 --speed 128``.
-JSON on stdout (and WORK/bench_generate.json), progress on stderr.
+JSON on stdout (and WORK/bench_generate.json), progress on stderr. ``--cola P`` adds the time of a
+COLA run of P^3 particles (10 steps), ``--throughput CONFIG`` the training throughput of a two-phase
+config's networks; `benchmarks/gpu_check.sh` runs these on a GPU.
 """
 
 from __future__ import annotations
@@ -45,15 +47,19 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import field_stats  # noqa: E402  (the benchmarks' shared P(k)/r(k) helper)
+from bench_train import field_stats, network_throughput  # noqa: E402  (the benchmarks' shared helpers)
 
 from galaxygen.box import read_box, read_header, write_box  # noqa: E402
 from galaxygen.config import apply_overrides, load_yaml  # noqa: E402
+from galaxygen.cosmology.linear import Cosmology  # noqa: E402
+from galaxygen.device import resolve_device  # noqa: E402
 from galaxygen.models import registry  # noqa: E402
 from galaxygen.models.hod import task as hod  # noqa: E402
 from galaxygen.pipelines.demo import find_config  # noqa: E402
 from galaxygen.pipelines.generate import GenerateConfig, generate  # noqa: E402
-from galaxygen.sources.universe.sets import parameter_table  # noqa: E402
+from galaxygen.sources.universe.ics import initial_conditions  # noqa: E402
+from galaxygen.sources.universe.nbody import run_cola  # noqa: E402
+from galaxygen.sources.universe.sets import FIDUCIAL, parameter_table  # noqa: E402
 from galaxygen.sources.universe.suite import SimulateConfig, simulate_box, simulate_suite  # noqa: E402
 
 CONFIG = "two-phase-lh-small.yaml"
@@ -189,6 +195,49 @@ def speed_one(work: Path, particles: int, args) -> dict:
             "target_met": None if target is None else wall <= target}
 
 
+def _sync(dev) -> None:
+    if dev.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(dev)
+
+
+def cola_timing(particles: int, steps: int, args) -> dict:
+    """COLA of `particles`^3 particles (mesh 2x per side), `steps` steps at the fiducial cosmology: seconds
+    in all and per step, beside pmwd's 8 ms per PM step at 256^3 on an H100 (arXiv:2211.09815)."""
+    dev = resolve_device(args.device)
+    cosmo = Cosmology(omega_m=FIDUCIAL["omega_m"], sigma_8=FIDUCIAL["sigma_8"])
+    t0 = time.perf_counter()
+    ics = initial_conditions(cosmo, particles, args.box_size, args.seed, device=dev, method=args.power)
+    _sync(dev)
+    t1 = time.perf_counter()
+    run_cola(ics, cosmo, steps=1, device=dev)  # warm-up (kernels, FFT plans)
+    _sync(dev)
+    t2 = time.perf_counter()
+    run_cola(ics, cosmo, steps=steps, device=dev)
+    _sync(dev)
+    t3 = time.perf_counter()
+    per_step = (t3 - t2) / steps
+    return {"particles": particles, "mesh": 2 * particles, "steps": steps, "device": str(dev),
+            "initial_conditions_s": round(t1 - t0, 3), "warm_up_run_s": round(t2 - t1, 3),
+            "cola_s": round(t3 - t2, 3), "ms_per_step": round(1e3 * per_step, 2),
+            "pmwd_ms_per_step_h100_256": 8.0, "ratio_to_pmwd": round(1e3 * per_step / 8.0, 2)}
+
+
+def training_throughput(config_name: str, args, steps: int = 5) -> list[dict]:
+    """Training steps of both networks of a two-phase config at its crop, pad and batch size (random
+    crops; `bench_train.network_throughput`, on CUDA when torch sees one)."""
+    cfg = apply_overrides(load_yaml(find_config(config_name)), list(args.set))
+    crop, pad = int(cfg["data"]["crop"]), int(cfg["data"]["pad"])
+    out = []
+    for phase in cfg.get("phases", ("classifier", "regressor")):
+        model, batch = cfg[phase]["model"], int(cfg[phase]["train"]["batch_size"])
+        out.append({"phase": phase, "config": config_name,
+                    **network_throughput(model["name"], int(model["width"]), int(model["depth"]), crop, pad, batch,
+                                         steps)})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train", type=int, default=24, help="LH training boxes")
@@ -204,6 +253,8 @@ def main() -> None:
     ap.add_argument("--work", default=None, help="work folder (kept; default: a temporary one)")
     ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--cola", type=int, default=0, help="also time COLA (10 steps) of this many particles per side")
+    ap.add_argument("--throughput", default=None, help="also time training steps of this two-phase config's networks")
     args = ap.parse_args()
     os.environ.setdefault("GALAXYGEN_NO_PROGRESS", "1")
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_generate_"))
@@ -211,8 +262,13 @@ def main() -> None:
     result: dict = {"device": args.device, "torch_threads": __import__("torch").get_num_threads()}
     if not args.skip_accuracy:
         result["accuracy"] = accuracy(work, args)
+        (work / "bench_generate.json").write_text(json.dumps(result, indent=1))  # kept should the speed part stop
     if not args.skip_speed:
         result["speed"] = [speed_one(work, int(p), args) for p in args.speed.split(",") if p]
+    if args.cola:
+        result["cola"] = cola_timing(args.cola, 10, args)
+    if args.throughput:
+        result["training_throughput"] = training_throughput(args.throughput, args)
     text = json.dumps(result, indent=1)
     (work / "bench_generate.json").write_text(text)
     print(text)
