@@ -28,7 +28,9 @@ Usage::
         [--speed 128,256] [--set key=value ...] [--work DIR] [--skip-accuracy] [--skip-speed]
 
 Defaults are the issue's full size (24 + 8 boxes of 128^3 particles on 64^3 voxels, 25 Mpc/h).
-The reduced run of docs/generate.md: ``--train 12 --test 4 --particles 64 --grid 32 --speed 128``.
+The reduced runs of docs/generate.md (2 shared CPU cores): ``--skip-speed --train 16 --test 6 --particles 64
+--grid 32`` with 100 steps of batch 2 per phase (``--set classifier.train.steps=100`` ...), and
+``--skip-accuracy --speed 128``.
 JSON on stdout (and WORK/bench_generate.json), progress on stderr. ``--cola P`` adds the time of a
 COLA run of P^3 particles (10 steps), ``--throughput CONFIG`` the training throughput of a two-phase
 config's networks; `benchmarks/gpu_check.sh` runs these on a GPU.
@@ -154,7 +156,7 @@ def accuracy(work: Path, args) -> dict:
         for m in MODELS:
             pred = read_box(preds[m][truth.name], catalogs=False).galaxies
             per_box[truth.name][m] = box_metrics(pred, truth.galaxies, truth.box_size)
-    summary = summarise({b: v for b, v in per_box.items()})
+    summary = summarise(per_box)
     return {"sizes": {"train_boxes": args.train, "test_boxes": args.test, "particles": args.particles,
                       "grid": args.grid, "box_size": args.box_size, "config": CONFIG, "overrides": list(args.set)},
             "seconds": {k: round(v, 1) for k, v in seconds.items()}, "per_box": per_box, "summary": summary,
