@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
+
+from galaxygen.box import read_box
 
 from galaxygen.cli import main
 from galaxygen.pipelines.demo import STAGES, SUBDIRS
@@ -47,6 +50,22 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
         assert f"two-phase_{v} vs hod_{v} on {v}: F1 " in text
     assert "<h2>Against the HOD</h2>" in report and f">two-phase_{variants[0]}_poisson<" in report
     assert "report:" in text
+    # the A_SN1 sweep: truth and prediction at three values, from one set of initial conditions
+    sweep = metrics["sweep"]
+    assert sweep["parameter"] == "a_sn1" and [e["value"] for e in sweep["entries"]] == [0.25, 1.0, 4.0]
+    dms = [read_box(e["truth"], catalogs=False).dm for e in sweep["entries"]]
+    assert all(np.array_equal(dms[0], d) for d in dms[1:])  # the same DM, only A_SN1 differs
+    for e in sweep["entries"]:
+        truth, pred = read_box(e["truth"], catalogs=False), read_box(e["prediction"], catalogs=False)
+        assert truth.params["a_sn1"] == e["value"] and pred.params["a_sn1"] == e["value"]
+        assert e["n_true"] == truth.galaxies.sum() > 0 and e["n_pred"] == pred.galaxies.sum()
+        assert len(e["k"]) == len(e["p_true"]) == len(e["p_pred"]) == len(e["r"])
+    assert len({e["n_true"] for e in sweep["entries"]}) > 1  # the galaxies follow A_SN1
+    transform = json.loads((out / "runs" / "two-phase_sweep" / "transform.json").read_text())
+    assert transform["params"]["names"] == ["a_sn1"]  # conditioned on the parameter swept, on it alone
+    assert "<h2>Parameter sweep: a_sn1</h2>" in report
+    for key in ("sweep_slices", "sweep_power"):
+        assert f"<img src='{key}.png'" in report and metrics["figures"][key] == f"{key}.png"
     # a second run into the same folder is refused without --overwrite; with it, only the demo's own
     # entries (recorded when it started) would be cleared
     assert main(["demo", "--out", str(out), "--size", "tiny"]) == 2

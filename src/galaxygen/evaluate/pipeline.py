@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from galaxygen.box import read_header
 from galaxygen.errors import GalaxygenError
 from galaxygen.evaluate.inputs import Prediction, TruthBox, group_prediction, load_fields, load_prediction, read_truth
 from galaxygen.evaluate.metrics import box_stats, combine, k_below, k_nyquist, pool, summary
@@ -24,6 +26,7 @@ from galaxygen.io import write_json
 from galaxygen.outputs import staged_folder
 from galaxygen.progress import progress
 from galaxygen.report import figures, html
+from galaxygen.stats.power import cross_power
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +213,53 @@ def empty_boxes_warning(label: str, stats: Mapping[int, Mapping[tuple[str, str],
     return f"prediction {label!r}: {len(empty)} of {len(boxes)} boxes hold no galaxies ({shown})"
 
 
+@dataclass(frozen=True)
+class Sweep:
+    """One parameter varied over boxes: ``truth[i]`` (a box at ``values[i]`` of `parameter`, e.g.
+    ``a_sn1``) and ``predictions[i]`` (a prediction box made from it)."""
+
+    parameter: str
+    values: tuple[float, ...]
+    truth: tuple[Path, ...]
+    predictions: tuple[Path, ...]
+
+    def __post_init__(self) -> None:
+        if not (len(self.values) == len(self.truth) == len(self.predictions) >= 1):
+            raise GalaxygenError(f"sweep of {self.parameter}: expected as many truth and prediction boxes as "
+                                 f"values (>= 1), got {len(self.values)}, {len(self.truth)}, {len(self.predictions)}")
+
+
+def sweep_metrics(sweep: Sweep) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Truth against prediction at each value of a parameter sweep.
+
+    Returns ``(metrics, slabs)``: metrics = {parameter, k_nyquist, k_limit (k_Nyq/2 [h/Mpc]), entries:
+    [{value, name, truth, prediction, n_true, n_pred, n_ratio, k, p_true, p_pred [(Mpc/h)^3], r, mean_r
+    (mean r(k) below k_limit)}]}; slabs: one per value for `figures.slices_figure`, titled by the value.
+    P(k) of the NGP counts with the window deconvolved, shot noise not subtracted.
+    """
+    entries, slabs = [], {}
+    k_nyq = k_limit = None
+    for value, truth_path, pred_path in zip(sweep.values, sweep.truth, sweep.predictions):
+        dm, gal = load_fields(Path(truth_path))
+        _, pgal = load_fields(Path(pred_path))
+        t = read_header(truth_path)
+        k_nyq = k_nyquist(t.grid, t.box_size)
+        k_limit = 0.5 * k_nyq
+        cp = cross_power(pgal, gal, t.box_size)  # a: prediction, b: truth
+        below = (cp.k < k_limit) & (cp.n_modes > 0)
+        n_true, n_pred = float(gal.sum()), float(pgal.sum())
+        entries.append({"value": float(value), "name": t.name, "truth": str(truth_path), "prediction": str(pred_path),
+                        "n_true": n_true, "n_pred": n_pred, "n_ratio": n_pred / n_true if n_true else float("nan"),
+                        "k": cp.k.tolist(), "p_true": cp.p_bb.tolist(), "p_pred": cp.p_aa.tolist(),
+                        "r": cp.r.tolist(), "mean_r": float(np.nanmean(cp.r[below])) if below.any() else float("nan")})
+        thick = max(1, t.grid // 16)
+        title = f"{sweep.parameter} = {value:g}"
+        slabs[f"prediction, {title}"] = {"name": t.name, "suite": title, "dm": _slab(dm, thick),
+                                         "truth": _slab(gal, thick), "pred": _slab(pgal, thick),
+                                         "thickness": thick * t.box_size / t.grid, "box_size": t.box_size}
+    return {"parameter": sweep.parameter, "k_nyquist": k_nyq, "k_limit": k_limit, "entries": entries}, slabs
+
+
 def compute(truth_paths: Sequence[str | os.PathLike],
             predictions: Mapping[str, Sequence[str | os.PathLike]]) -> tuple[dict[str, Any], dict[str, Any]]:
     """All metrics (the content of metrics.json) and the slabs for the slice figure.
@@ -266,18 +316,23 @@ def compute(truth_paths: Sequence[str | os.PathLike],
 
 
 def evaluate(truth_paths: Sequence[str | os.PathLike], predictions: Mapping[str, Sequence[str | os.PathLike]],
-             out_dir: str | os.PathLike, *, overwrite: bool = False) -> dict[str, Any]:
+             out_dir: str | os.PathLike, *, overwrite: bool = False, sweep: Sweep | None = None) -> dict[str, Any]:
     """Evaluate predictions against truth boxes; write metrics.json, PNG figures and report.html.
 
     `out_dir` is written whole: into a temporary folder beside it, renamed into place at the end, so
     an interrupted evaluation leaves nothing. Fails before any work if `out_dir` exists with content
     and `overwrite` is False, or holds anything `galaxygen evaluate` did not write there (see
-    :mod:`galaxygen.outputs`). Returns the metrics dict with ``files`` (paths written) added.
+    :mod:`galaxygen.outputs`). A `sweep` (truth and prediction at several values of one parameter,
+    on boxes of their own) adds ``sweep`` to the metrics (`sweep_metrics`), its figures and a report
+    section. Returns the metrics dict with ``files`` (paths written) added.
     """
     out_dir = Path(out_dir)
     with staged_folder(out_dir, "evaluate", overwrite=overwrite) as tmp:
         metrics, slabs = compute(truth_paths, predictions)
-        figs = figures.write_all(metrics, slabs, tmp)
+        sweep_slabs = None
+        if sweep is not None:
+            metrics["sweep"], sweep_slabs = sweep_metrics(sweep)
+        figs = figures.write_all(metrics, slabs, tmp, sweep_slabs=sweep_slabs)
         write_json(tmp / "metrics.json", {**metrics, "figures": {k: p.name for k, p in figs.items()}})
         html.write_report(metrics, figs, tmp / "report.html")
     metrics["figures"] = {k: str(out_dir / p.name) for k, p in figs.items()}

@@ -7,8 +7,12 @@ Stages (each a small function of the shared `Demo` state, calling the parts' lib
 2. hod       fit the HOD on each variant's training boxes, populate every test box;
 3. two-phase train the two-phase network on each variant (side by side on CPU cores), predict every
              test box (cross prediction), and Poisson samples on the variant's own test boxes;
-4. vdm       a short variational-diffusion run on the first variant, several samples per test box;
-5. evaluate  every prediction against the truth: metrics.json, figures, report.html.
+4. sweep     a parameter sweep in A_SN1: boxes at several A_SN1 values (other parameters fiducial,
+             own initial conditions each) train the parameter-conditioned two-phase network
+             (``two-phase-lh-small.yaml``, ``condition_params: auto``); it predicts boxes at three values
+             made from one set of initial conditions (the same DM), shown beside their truth;
+5. vdm       a short variational-diffusion run on the first variant, several samples per test box;
+6. evaluate  every prediction against the truth: metrics.json, figures, report.html (with the sweep).
 
 Sizes: ``tiny`` (tests, about two minutes),
 ``small`` (2 CPU cores, under 15 minutes), ``full`` (the design's scale, for a GPU).
@@ -26,16 +30,19 @@ from galaxygen.config import PACKAGED_CONFIGS, apply_overrides, load_yaml
 from galaxygen.device import cpu_cores, resolve_device
 from galaxygen.errors import GalaxygenError
 from galaxygen.evaluate import evaluate
+from galaxygen.evaluate.pipeline import Sweep
 from galaxygen.interrupts import is_interrupt
-from galaxygen.io import write_json
+from galaxygen.io import write_json, write_text
 from galaxygen.models import registry as tasks
 from galaxygen.models.hod import task as hod
 from galaxygen.outputs import claim_folder
 from galaxygen.progress import progress
 from galaxygen.sources.universe import suite, surrogate
+from galaxygen.sources.universe.sets import box_seeds
 
 MARKER = "demo.json"  # the demo's stages and status, written into the output folder
 SUBDIRS = ("boxes", "hod", "runs", "predictions", "report")
+SWEEP_PARAMETER = "a_sn1"  # the parameter the demo's sweep varies (a box parameter of sets.FIDUCIAL)
 
 
 @dataclass(frozen=True)
@@ -46,9 +53,11 @@ class DemoSize:
     CV boxes per variant for training (split again into train/validation by the network's config)
     and for testing; *_set: config overrides (``key=value``) of the two-phase and VDM runs;
     two_phase_samples: Poisson realisations of the two-phase network on its own variant's test boxes
-    (label ``two-phase_<variant>_poisson``), beside its default rounded prediction (0: none);
+    (label ``two-phase_<variant>_poisson``), beside its default (structured, seeded) prediction (0: none);
     vdm_cascade: the VDM is conditioned on the first variant's two-phase run (``cascade``), so its
     samples start from that network's calibrated rates (docs/diffusion.md).
+    sweep_*: the A_SN1 sweep: training values (one box each), the three values shown, particles and
+    voxels per side of its boxes, the conditioned network's config and overrides.
     """
 
     grid: int
@@ -67,6 +76,12 @@ class DemoSize:
     two_phase_samples: int = 3
     hod_model: str = "seed3"
     hod_realisations: int = 3
+    sweep_train: tuple[float, ...] = (0.25, 0.44, 0.76, 1.32, 2.3, 4.0)  # A_SN1 over its CAMELS range
+    sweep_values: tuple[float, ...] = (0.25, 1.0, 4.0)
+    sweep_particles: int = 64
+    sweep_grid: int = 32
+    sweep_config: str = "two-phase-lh-small.yaml"
+    sweep_set: tuple[str, ...] = ()
 
 
 def _both(prefix_keys: tuple[str, ...], value: str) -> tuple[str, ...]:
@@ -87,13 +102,20 @@ _VDM_TINY = ("train.steps=4", "train.eval_every=4", "train.checkpoint_every=4", 
 SIZES: dict[str, DemoSize] = {
     "tiny": DemoSize(grid=16, particles=32, box_size=25.0, n_train=2, n_test=1, cola_steps=3, pm_steps=6,
                      two_phase_set=_TWO_PHASE_TINY, vdm_set=_VDM_TINY, vdm_samples=2, two_phase_samples=2,
-                     hod_realisations=2),
+                     hod_realisations=2, sweep_train=(0.25, 1.0, 4.0), sweep_particles=32, sweep_grid=16,
+                     sweep_set=_TWO_PHASE_TINY),
     "small": DemoSize(grid=64, particles=64, box_size=25.0, n_train=6, n_test=2, cola_steps=8, pm_steps=24,
                       two_phase_set=("regressor.train.steps=700",),  # the config's 1000 steps: +2 min here
                       # minutes of CPU do not train a diffusion model (docs/diffusion.md): the cascade
                       # starts from the two-phase rates and learns a residual; the time goes to that network
                       vdm_set=("train.steps=60", "train.eval_every=30", "train.checkpoint_every=30",
-                               "sample.steps=15", "sample.mean=false"), vdm_samples=2),
+                               "sample.steps=15", "sample.mean=false"), vdm_samples=2,
+                      # the A_SN1 sweep kept within the demo's budget: 32^3 particles on 16^3 voxels, a short
+                      # training (48^3 on 24^3 with 150 + 250 steps took ~27 min under shared load)
+                      sweep_particles=32, sweep_grid=16,
+                      sweep_set=("classifier.train.steps=60", "regressor.train.steps=100", "data.crop=8",
+                                 "infer.tile=16", *_both(("classifier.train.batch_size",
+                                                          "regressor.train.batch_size"), "2"))),
     "full": DemoSize(grid=256, particles=256, box_size=25.0, n_train=22, n_test=5, cola_steps=10, pm_steps=40,
                      two_phase_config="two-phase-full.yaml", vdm_config="vdm-full.yaml", vdm_samples=8),
 }
@@ -112,6 +134,7 @@ class Demo:
     train_dirs: dict[str, Path] = field(default_factory=dict)   # variant -> training boxes
     test_dirs: dict[str, Path] = field(default_factory=dict)    # variant -> test boxes (the truth)
     predictions: dict[str, list[Path]] = field(default_factory=dict)  # label -> prediction folders
+    sweep: Sweep | None = None                                         # the A_SN1 sweep's boxes
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)   # stage -> status, seconds, note
     metrics: dict[str, Any] | None = None
 
@@ -238,16 +261,50 @@ def stage_vdm(demo: Demo) -> str:
     return f"trained on {v}{cascade}, {demo.size.vdm_samples} samples per test box"
 
 
+def _points_csv(path: Path, values: tuple[float, ...], seeds: list[int]) -> Path:
+    """A `galaxygen simulate --set points` file: one box per value of the sweep's parameter."""
+    lines = [f"name,{SWEEP_PARAMETER},seed"] + [f"{SWEEP_PARAMETER.upper()}_{v:g},{v!r},{s}"
+                                                for v, s in zip(values, seeds)]
+    return write_text(path, "\n".join(lines) + "\n", overwrite=True)
+
+
+def stage_sweep(demo: Demo) -> str:
+    """The A_SN1 sweep: simulate its training boxes (one per value, own initial conditions) and test boxes
+    (the shown values, one set of initial conditions), train the conditioned network, predict."""
+    s = demo.size
+    v = demo.variants[0]
+    folder = demo.path("boxes", "sweep")
+    seeds = {"train": [box_seeds(demo.seed + 2, i)[0] for i in range(len(s.sweep_train))],
+             "test": [box_seeds(demo.seed + 3, 0)[0]] * len(s.sweep_values)}
+    boxes = {}
+    for split, values in (("train", s.sweep_train), ("test", s.sweep_values)):
+        points = _points_csv(folder / f"{split}_points.csv", values, seeds[split])
+        cfg = suite.SimulateConfig(particles=s.sweep_particles, grid=s.sweep_grid, box_size=s.box_size,
+                                   galaxy_model=v, set="points", points=str(points), seed=demo.seed,
+                                   cola_steps=s.cola_steps, pm_steps=s.pm_steps, device=demo.device)
+        boxes[split] = [Path(b["path"]) for b in suite.simulate_suite(folder / split, cfg)["boxes"]]
+    config = apply_overrides(load_yaml(find_config(s.sweep_config)), ["condition_params=auto", *s.sweep_set])
+    run_dir = demo.path("runs", "two-phase_sweep")
+    tasks.train(config, boxes["train"], run_dir, overwrite=True, device=demo.device)
+    truth = boxes["test"]  # in the order of the points file: the values
+    preds = tasks.predict(run_dir, truth, demo.path("predictions", "two-phase_sweep"), seed=demo.seed,
+                          device=demo.device, overwrite=True)
+    demo.sweep = Sweep(SWEEP_PARAMETER, tuple(s.sweep_values), tuple(truth), tuple(preds))
+    return (f"{v}: trained on {len(s.sweep_train)} boxes at {SWEEP_PARAMETER} = "
+            f"{', '.join(f'{x:g}' for x in s.sweep_train)}; predicted {', '.join(f'{x:g}' for x in s.sweep_values)} "
+            f"(one set of initial conditions), {s.sweep_particles}^3 particles, {s.sweep_grid}^3 voxels")
+
+
 def stage_evaluate(demo: Demo) -> str:
-    """Every prediction against the truth test boxes: metrics.json, figures, report.html."""
+    """Every prediction against the truth test boxes: metrics.json, figures, report.html (with the sweep)."""
     truth = [demo.test_dirs[v] for v in demo.variants]
-    demo.metrics = evaluate(truth, demo.predictions, demo.path("report"), overwrite=True)
+    demo.metrics = evaluate(truth, demo.predictions, demo.path("report"), overwrite=True, sweep=demo.sweep)
     return f"{len(demo.predictions)} predictions → {demo.path('report', 'report.html')}"
 
 
 STAGES: tuple[tuple[str, Callable[[Demo], str]], ...] = (
     ("simulate", stage_simulate), ("hod", stage_hod), ("two-phase", stage_two_phase),
-    ("vdm", stage_vdm), ("evaluate", stage_evaluate))
+    ("sweep", stage_sweep), ("vdm", stage_vdm), ("evaluate", stage_evaluate))
 
 
 # ------------------------------------------------------------------------------------------ driver

@@ -1,7 +1,8 @@
 """PNG figures of an evaluation (matplotlib, Agg, no pyplot state), each written atomically.
 
 Figures: galaxies as points over the projected DM slab, truth and predictions side by side; P(k)
-with a ratio panel; r(k); the one-point PDF; the cross-prediction matrices. Spectra are drawn up
+with a ratio panel; r(k); the one-point PDF; the cross-prediction matrices; for a parameter sweep,
+its slabs (truth and prediction at each value) and its P(k). Spectra are drawn up
 to the grid's Nyquist wavenumber. Predictions with several realisations are drawn as their mean
 with the 16-84 % band; an empty prediction (no galaxies) is named on the figure instead of drawn.
 """
@@ -17,7 +18,8 @@ import numpy as np
 from galaxygen.io import atomic_path, check_writable
 
 FIGURE_FILES = {"slices": "slices.png", "power": "power.png", "correlation": "correlation.png",
-                "one_point": "one_point.png", "cross_matrix": "cross_matrix.png"}
+                "one_point": "one_point.png", "cross_matrix": "cross_matrix.png",
+                "sweep_slices": "sweep_slices.png", "sweep_power": "sweep_power.png"}
 DPI = 110
 MAX_COLUMNS = 4  # panels per row of the slab figure
 K_LABEL = r"$k$ [$h\,\mathrm{Mpc}^{-1}$] (up to $k_\mathrm{Nyq}$; dotted: $k_\mathrm{Nyq}/2$)"
@@ -301,15 +303,50 @@ def cross_matrix_figure(matrices: Mapping[str, Mapping[str, Any]]):
     return fig
 
 
+def sweep_power_figure(sweep: Mapping[str, Any]):
+    """A parameter sweep's P(k): truth (solid) and prediction (dashed) at each value, one colour per
+    value (top), P_pred / P_true (bottom), up to k_Nyq; dotted: k_Nyq/2.
+
+    `sweep`: ``galaxygen.evaluate.pipeline.sweep_metrics``'s metrics (entries with k, p_true, p_pred).
+    """
+    entries = sweep["entries"]
+    fig = _figure(6.5, 6.0)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    axis = {"truth": {"k_nyquist": sweep["k_nyquist"], "k_limit": sweep["k_limit"]}}
+    for color, e in zip(_colors(len(entries)), entries):
+        k = np.asarray(e["k"], float)
+        sel = _up_to_nyquist(k, axis) & (k > 0)
+        p_true, p_pred = np.asarray(e["p_true"], float)[sel], np.asarray(e["p_pred"], float)[sel]
+        label = f"{sweep['parameter']} = {e['value']:g}"
+        top.loglog(k[sel], p_true, color=color, lw=2, label=f"truth, {label}")
+        top.loglog(k[sel], p_pred, color=color, lw=1.5, ls="--", label=f"prediction, {label}")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bottom.plot(k[sel], p_pred / p_true, color=color, lw=1.5, ls="--")
+    bottom.axhline(1.0, color="k", lw=1)
+    for ax in (top, bottom):
+        _k_axis(ax, axis)
+    top.set_ylabel(r"$P(k)$ [$(h^{-1}\mathrm{Mpc})^3$]")
+    bottom.set_ylabel(r"$P_\mathrm{pred}/P_\mathrm{true}$")
+    bottom.set_xlabel(K_LABEL)
+    top.legend(fontsize=7, loc="best")
+    fig.suptitle(f"Parameter sweep: galaxy P(k) at {len(entries)} values of {sweep['parameter']}", fontsize=10)
+    return fig
+
+
 def write_all(metrics: Mapping[str, Any], slabs: Mapping[str, Mapping[str, Any]], out_dir: str | os.PathLike,
-              *, overwrite: bool = False) -> dict[str, Path]:
-    """Write every figure that applies into `out_dir`; returns {figure key: path}."""
+              *, overwrite: bool = False, sweep_slabs: Mapping[str, Mapping[str, Any]] | None = None
+              ) -> dict[str, Path]:
+    """Write every figure that applies into `out_dir`; returns {figure key: path}. With ``metrics["sweep"]``
+    (and its `sweep_slabs`), also the sweep's slab and P(k) figures."""
     out_dir = Path(out_dir)
     totals = {label: res["galaxies"]["pred_total"] for label, res in metrics["predictions"].items()}
     makers = {"slices": lambda: slices_figure(slabs, totals), "power": lambda: power_figure(metrics),
               "correlation": lambda: correlation_figure(metrics), "one_point": lambda: one_point_figure(metrics)}
     if metrics.get("cross_matrix"):
         makers["cross_matrix"] = lambda: cross_matrix_figure(metrics["cross_matrix"])
+    if metrics.get("sweep"):
+        makers["sweep_slices"] = lambda: slices_figure(sweep_slabs or {})
+        makers["sweep_power"] = lambda: sweep_power_figure(metrics["sweep"])
     for key in makers:
         check_writable(out_dir / FIGURE_FILES[key], overwrite)
     return {key: save(make(), out_dir / FIGURE_FILES[key], overwrite=overwrite) for key, make in makers.items()}

@@ -26,6 +26,10 @@ CAPTIONS = {
                    "wavenumber.",
     "one_point": "One-point distribution: fraction of voxels holding n galaxies.",
     "cross_matrix": "Cross prediction: rows = galaxy model trained on, columns = galaxy model tested on.",
+    "sweep_slices": "Parameter sweep: the same projected slab at each value (one row per value; the same "
+                    "initial conditions, so the same DM), the truth beside the parameter-conditioned prediction.",
+    "sweep_power": "Parameter sweep: galaxy P(k) of truth (solid) and prediction (dashed) at each value, and "
+                   "their ratio; up to the Nyquist wavenumber, dotted line: half of it.",
 }
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}
@@ -113,6 +117,23 @@ def matrix_table(m: Mapping[str, Any], key: str) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def sweep_section(sweep: Mapping[str, Any], figures: Mapping[str, Path]) -> str:
+    """The parameter sweep: per value, the galaxy numbers and the mean r(k) below k_Nyq/2; its figures."""
+    name = html.escape(sweep["parameter"])
+    head = "".join(f"<th>{h}</th>" for h in (name, "box", "N<sub>gal</sub> true", "N<sub>gal</sub> pred",
+                                               "pred / true", f"mean r(k), k &lt; {sweep['k_limit']:.3g} h/Mpc"))
+    rows = "".join(f"<tr><td>{e['value']:g}</td><td class='s'>{html.escape(e['name'])}</td>"
+                   f"<td>{fmt(e['n_true'], 'd')}</td><td>{fmt(e['n_pred'], 'd')}</td>"
+                   f"<td>{fmt(e['n_ratio'], 'f')}</td><td>{fmt(e['mean_r'], 'f')}</td></tr>"
+                   for e in sweep["entries"])
+    parts = [f"<h2>Parameter sweep: {name}</h2><table><tr>{head}</tr>{rows}</table>"]
+    for key in ("sweep_slices", "sweep_power"):
+        if key in figures:
+            parts.append(f"<figure><img src='{html.escape(Path(figures[key]).name)}' alt='{key}'>"
+                         f"<figcaption>{CAPTIONS[key]}</figcaption></figure>")
+    return "\n".join(parts)
+
+
 def render(metrics: Mapping[str, Any], figures: Mapping[str, Path]) -> str:
     """The report page; figures are referenced by file name (they sit beside report.html)."""
     t = metrics["truth"]
@@ -139,6 +160,8 @@ def render(metrics: Mapping[str, Any], figures: Mapping[str, Path]) -> str:
         if "cross_matrix" in figures:
             parts.append(f"<figure><img src='{html.escape(Path(figures['cross_matrix']).name)}' "
                          f"alt='cross_matrix'><figcaption>{CAPTIONS['cross_matrix']}</figcaption></figure>")
+    if metrics.get("sweep"):
+        parts.append(sweep_section(metrics["sweep"], figures))
     parts.append("<p class='note'>All numbers: metrics.json beside this page.</p></body></html>\n")
     return "\n".join(parts)
 
