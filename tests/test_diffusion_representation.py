@@ -95,3 +95,13 @@ def test_cascade_run_end_to_end(tmp_path):
     again = predict(tmp_path / "vdm", [boxes / "CV_2.h5"], tmp_path / "pred", samples=2, seed=3, device="cpu",
                     overwrite=True)
     assert np.array_equal(read_box(again[0]).galaxies, r0.galaxies)
+
+
+def test_point_baseline_untrained_cascade_is_the_poisson_peer():
+    """baseline 'point' (a point prior at residual 0) ignores the fitted residual statistics: an
+    untrained cascade samples exactly 0, i.e. the Poisson draws of its rates."""
+    model = VDM(VDMConfig(dim=3, width=8, mults=(1,), groups=4, baseline="point", prediction="v"),
+                cond_channels=2).eval()
+    model.set_data_stats(-0.8, 0.6)           # what training would fit: not used by the point prior
+    x = sample_box(model, torch.randn(2, 8, 8, 8), None, samples=2, seed=0, steps=4)
+    assert torch.count_nonzero(x) == 0

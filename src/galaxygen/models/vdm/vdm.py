@@ -65,6 +65,8 @@ class VDMConfig:
         prior N(μ, s²) with the training data's mean and spread (buffers ``data_mean``,
         ``data_std``): ε̂ = σ (z − α μ) / (α² s² + σ²) + U-Net. An untrained model then samples
         N(μ, s²) (nearly empty boxes) instead of the unit-variance noise of ε̂ = 0.
+        'point': the same with μ = 0, s = 0 (a point prior at x = 0): an untrained model samples
+        exactly 0 — for a cascade, whose x is the residual to its rate channel, exactly the rates.
     prediction : 'eps' | 'v'
         What the U-Net outputs: ε, or v = α ε − σ x (arXiv:2202.00512).
     weighting : 'vlb' | 'sigmoid'
@@ -83,7 +85,7 @@ class VDMConfig:
     schedule_features: int = 1024
     data_noise: float = 1e-3
     antithetic: bool = True
-    baseline: Literal["none", "gaussian"] = "none"
+    baseline: Literal["none", "gaussian", "point"] = "none"
     prediction: Literal["eps", "v"] = "eps"
     weighting: Literal["vlb", "sigmoid"] = "vlb"
     weight_bias: float = 2.0
@@ -105,8 +107,8 @@ class VDMConfig:
         require(self.prediction in ("eps", "v"), f"model.prediction: expected 'eps' or 'v', got {self.prediction!r}")
         require(self.weighting in ("vlb", "sigmoid"),
                 f"model.weighting: expected 'vlb' or 'sigmoid', got {self.weighting!r}")
-        require(self.baseline in ("none", "gaussian"),
-                f"model.baseline: expected 'none' or 'gaussian', got {self.baseline!r}")
+        require(self.baseline in ("none", "gaussian", "point"),
+                f"model.baseline: expected 'none', 'gaussian' or 'point', got {self.baseline!r}")
 
 
 def sigmoid_weight(gamma: torch.Tensor, bias: float) -> torch.Tensor:
@@ -169,12 +171,12 @@ class VDM(nn.Module):
         g = gamma.reshape(-1, *([1] * (z.ndim - 1))).float()
         a, s = alpha_sigma(g)
         z = z.float()
-        if self.cfg.baseline == "gaussian":
+        if self.cfg.baseline in ("gaussian", "point"):
             r = a * out if self.cfg.prediction == "v" else out
-            var = self.data_std ** 2
+            mean, var = (self.data_mean, self.data_std ** 2) if self.cfg.baseline == "gaussian" else (0.0, 0.0)
             den = a * a * var + s * s
-            dev = z - a * self.data_mean
-            return s * dev / den + r, self.data_mean + a * var * dev / den - (s / a) * r
+            dev = z - a * mean
+            return s * dev / den + r, mean + a * var * dev / den - (s / a) * r
         if self.cfg.prediction == "v":
             return s * z + a * out, a * z - s * out
         return out, (z - s * out) / a
