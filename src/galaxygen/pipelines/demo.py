@@ -253,7 +253,8 @@ def stage_vdm(demo: Demo) -> str:
     v = demo.variants[0]
     overrides = demo.size.vdm_set
     if demo.size.vdm_cascade:
-        overrides = (*overrides, f"cascade={demo.path('runs', f'two-phase_{v}').resolve()}")
+        # a point prior at zero residual: the untrained cascade is the Poisson draws of the rates (docs/diffusion.md)
+        overrides = (*overrides, f"cascade={demo.path('runs', f'two-phase_{v}').resolve()}", "model.baseline=point")
     label, folders = _train_and_predict(demo, "vdm", demo.size.vdm_config, overrides, v, (v,),
                                         samples=demo.size.vdm_samples)
     demo.predictions[label] = folders
