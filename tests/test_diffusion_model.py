@@ -244,7 +244,7 @@ def test_sigmoid_weighted_loss_matches_closed_form_on_gaussian_toy(prediction):
     model = VDM(VDMConfig(dim=2, width=4, mults=(1,), groups=2, baseline="gaussian", prediction=prediction,
                           weighting="sigmoid", weight_bias=bias))
     model.set_data_stats(0.0, s)
-    g0, g1 = (float(v) for v in model.schedule.endpoints())
+    g0, g1 = (float(v.detach()) for v in model.schedule.endpoints())
     want_w, want_vlb = _weighted_closed_form(s, bias, g0, g1)
     gen = torch.Generator().manual_seed(3)
     with torch.no_grad():

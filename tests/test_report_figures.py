@@ -106,3 +106,23 @@ def test_cross_matrix_colour_scale_covers_negative_r():
     assert colour(-0.6) != colour(0.0)  # a scale clipped at 0 would draw r = -0.6 like r = 0
     texts = [t.get_text() for t in fig.axes[1].texts]
     assert "-0.600" in texts and "—" in texts
+
+
+def test_samples_figure_shows_each_realisation_of_a_stochastic_prediction(evaluated, tmp_path):
+    metrics, slabs = evaluated
+    # only the prediction with two realisations has a samples row; each panel is its own realisation
+    picked = figures.sample_slabs(slabs)
+    assert sorted(picked) == ["samples, sample 0", "samples, sample 1"]
+    s0, s1 = (picked[f"samples, sample {r}"]["pred"] for r in (0, 1))
+    assert not np.array_equal(s0, s1)  # two Poisson draws differ
+    assert np.array_equal(s0, slabs["samples"]["pred"])  # the slices figure's panel is sample 0
+    assert all(np.array_equal(p["truth"], slabs["samples"]["truth"]) for p in picked.values())
+    fig = figures.samples_figure(slabs)
+    titles = [ax.get_title().split("\n")[0] for ax in fig.axes if ax.get_visible() and ax.images]
+    assert titles == ["truth: CV_0 (A; samples)", "samples, sample 0", "samples, sample 1"]
+    counts = [float(ax.get_title().split("\n")[1].split()[0]) for ax in fig.axes if ax.get_visible() and ax.images]
+    assert counts[1:] == [float(s0.sum()), float(s1.sum())]
+    written = figures.write_all(metrics, slabs, tmp_path / "figs")
+    assert written["samples"].name == "samples.png" and written["samples"].stat().st_size > 0
+    deterministic = {k: v for k, v in slabs.items() if k != "samples"}
+    assert "samples" not in figures.write_all(metrics, deterministic, tmp_path / "figs2")

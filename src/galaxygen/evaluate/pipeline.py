@@ -35,6 +35,9 @@ HEADLINE_KEYS = ("prediction", "model", "trained_on", "tested_on", "realisations
                  "recall", "f1", "total_ratio", "max_abs_ratio_dev", "min_r")
 
 
+SAMPLE_SLABS = 3  # realisations of a stochastic prediction shown side by side (figures.samples_figure)
+
+
 def _slab(field: np.ndarray, thickness: int) -> np.ndarray:
     """Sum of the first `thickness` voxel planes along z: a (N, N) projected slice."""
     return np.asarray(field[:, :, :thickness], dtype=np.float64).sum(axis=2)
@@ -44,9 +47,10 @@ def collect(truth: Mapping[tuple[str, str], TruthBox], predictions: Sequence[Pre
     """Run `box_stats` for every (prediction, realisation, truth box); also keep one slab per prediction.
 
     Returns ``(stats, slabs)``: stats[label][realisation][truth key] -> BoxStats; slabs[label] ->
-    dict(name, suite, dm, truth, pred, thickness, box_size) of the prediction's first box
+    dict(name, suite, dm, truth, pred, thickness, box_size, samples) of the prediction's first box
     (realisation 0 or the lowest): (N, N) sums over the first N/16 planes along z, the slab's
-    thickness and the box side [Mpc/h].
+    thickness and the box side [Mpc/h]; samples: {realisation: (N, N) predicted slab} of that box
+    for up to SAMPLE_SLABS realisations (the spread of a stochastic prediction).
     """
     stats: dict[str, dict[int, dict]] = {p.label: {r: {} for r in p.realisations} for p in predictions}
     slabs: dict[str, dict[str, Any]] = {}
@@ -64,7 +68,11 @@ def collect(truth: Mapping[tuple[str, str], TruthBox], predictions: Sequence[Pre
                 if p.label not in slabs:
                     slabs[p.label] = {"name": t.name, "suite": t.suite, "dm": _slab(dm, thick),
                                       "truth": _slab(gal, thick), "pred": _slab(pgal, thick),
-                                      "thickness": thick * t.box_size / t.grid, "box_size": t.box_size}
+                                      "thickness": thick * t.box_size / t.grid, "box_size": t.box_size,
+                                      "key": key, "samples": {}}
+                samples = slabs[p.label]["samples"]
+                if slabs[p.label]["key"] == key and len(samples) < SAMPLE_SLABS:
+                    samples[r] = _slab(pgal, thick)
     return stats, slabs
 
 

@@ -2,7 +2,8 @@
 
 Figures: galaxies as points over the projected DM slab, truth and predictions side by side; P(k)
 with a ratio panel; r(k); the one-point PDF; the cross-prediction matrices; for a parameter sweep,
-its slabs (truth and prediction at each value) and its P(k). Spectra are drawn up
+its slabs (truth and prediction at each value) and its P(k); for stochastic predictions (several
+realisations), the same slab in several of their samples. Spectra are drawn up
 to the grid's Nyquist wavenumber. Predictions with several realisations are drawn as their mean
 with the 16-84 % band; an empty prediction (no galaxies) is named on the figure instead of drawn.
 """
@@ -19,7 +20,7 @@ from galaxygen.io import atomic_path, check_writable
 
 FIGURE_FILES = {"slices": "slices.png", "power": "power.png", "correlation": "correlation.png",
                 "one_point": "one_point.png", "cross_matrix": "cross_matrix.png",
-                "sweep_slices": "sweep_slices.png", "sweep_power": "sweep_power.png"}
+                "sweep_slices": "sweep_slices.png", "sweep_power": "sweep_power.png", "samples": "samples.png"}
 DPI = 110
 MAX_COLUMNS = 4  # panels per row of the slab figure
 K_LABEL = r"$k$ [$h\,\mathrm{Mpc}^{-1}$] (up to $k_\mathrm{Nyq}$; dotted: $k_\mathrm{Nyq}/2$)"
@@ -142,6 +143,25 @@ def slices_figure(slabs: Mapping[str, Mapping[str, Any]], totals: Mapping[str, f
     fig.suptitle(f"Projected slab $0 \\leq z < {thickness:.3g}\\,h^{{-1}}$Mpc ({round(thickness * n / size)} of "
                  f"{n} voxels) of a {size:g} $h^{{-1}}$Mpc box: DM (grey) and galaxies (points)", fontsize=10)
     return fig
+
+
+def sample_slabs(slabs: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The slabs of `slices_figure` for the samples figure: per prediction with several realisations,
+    its truth then each kept realisation (``"<label>, sample <r>"``), one row group per prediction."""
+    out: dict[str, dict[str, Any]] = {}
+    for label, s in slabs.items():
+        samples = s.get("samples") or {}
+        if len(samples) < 2:
+            continue
+        for r, pred in samples.items():
+            out[f"{label}, sample {r}"] = {**s, "pred": pred, "suite": f"{s['suite']}; {label}"}
+    return out
+
+
+def samples_figure(slabs: Mapping[str, Mapping[str, Any]]):
+    """The spread of stochastic predictions: per prediction with several realisations, the truth's slab
+    and the same slab in each of its kept samples (`sample_slabs`), drawn like `slices_figure`."""
+    return slices_figure(sample_slabs(slabs))
 
 
 # --------------------------------------------------------------------------------------- spectra
@@ -342,6 +362,8 @@ def write_all(metrics: Mapping[str, Any], slabs: Mapping[str, Mapping[str, Any]]
     totals = {label: res["galaxies"]["pred_total"] for label, res in metrics["predictions"].items()}
     makers = {"slices": lambda: slices_figure(slabs, totals), "power": lambda: power_figure(metrics),
               "correlation": lambda: correlation_figure(metrics), "one_point": lambda: one_point_figure(metrics)}
+    if sample_slabs(slabs):
+        makers["samples"] = lambda: samples_figure(slabs)
     if metrics.get("cross_matrix"):
         makers["cross_matrix"] = lambda: cross_matrix_figure(metrics["cross_matrix"])
     if metrics.get("sweep"):

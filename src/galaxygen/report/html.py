@@ -19,6 +19,8 @@ COLUMNS = (("prediction", "prediction", "s"), ("model", "model", "s"), ("trained
 CAPTIONS = {
     "slices": "A projected slab of a test box: galaxies (points, coloured by their number in the column) "
               "over the DM input (grey), the truth and each prediction side by side; axes in Mpc/h.",
+    "samples": "The spread of stochastic predictions: the same slab of the same test box in several "
+               "samples (realisations) of each prediction that has more than one, beside the truth.",
     "power": "Galaxy power spectrum of truth and predictions (top) and their ratio (bottom) up to the grid "
              "Nyquist wavenumber; shaded: 16–84 % over realisations; dotted line: half the Nyquist wavenumber "
              "(the limit of the summary numbers).",
@@ -148,7 +150,7 @@ def render(metrics: Mapping[str, Any], figures: Mapping[str, Path]) -> str:
              "<h2>Headline</h2>", headline_table(metrics["headline"]), mask_table(metrics["predictions"])]
     if metrics.get("versus_baseline"):
         parts += ["<h2>Against the HOD</h2>", versus_table(metrics["versus_baseline"])]
-    for key in ("slices", "power", "correlation", "one_point"):
+    for key in ("slices", "samples", "power", "correlation", "one_point"):
         if key in figures:
             parts.append(f"<figure><img src='{html.escape(Path(figures[key]).name)}' alt='{key}'>"
                          f"<figcaption>{CAPTIONS[key]}</figcaption></figure>")
