@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import field_stats, network_throughput  # noqa: E402  (the benchmarks' shared helpers)
@@ -55,6 +56,7 @@ from galaxygen.box import read_box, read_header, write_box  # noqa: E402
 from galaxygen.config import apply_overrides, load_yaml  # noqa: E402
 from galaxygen.cosmology.linear import Cosmology  # noqa: E402
 from galaxygen.device import resolve_device  # noqa: E402
+from galaxygen.io import write_json  # noqa: E402
 from galaxygen.models import registry  # noqa: E402
 from galaxygen.models.hod import task as hod  # noqa: E402
 from galaxygen.pipelines.demo import find_config  # noqa: E402
@@ -199,8 +201,6 @@ def speed_one(work: Path, particles: int, args) -> dict:
 
 def _sync(dev) -> None:
     if dev.type == "cuda":
-        import torch
-
         torch.cuda.synchronize(dev)
 
 
@@ -261,19 +261,18 @@ def main() -> None:
     os.environ.setdefault("GALAXYGEN_NO_PROGRESS", "1")
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_generate_"))
     work.mkdir(parents=True, exist_ok=True)
-    result: dict = {"device": args.device, "torch_threads": __import__("torch").get_num_threads()}
+    result: dict = {"device": args.device, "torch_threads": torch.get_num_threads()}
     if not args.skip_accuracy:
         result["accuracy"] = accuracy(work, args)
-        (work / "bench_generate.json").write_text(json.dumps(result, indent=1))  # kept should the speed part stop
+        write_json(work / "bench_generate.json", result, overwrite=True)  # kept should the speed part stop
     if not args.skip_speed:
         result["speed"] = [speed_one(work, int(p), args) for p in args.speed.split(",") if p]
     if args.cola:
         result["cola"] = cola_timing(args.cola, 10, args)
     if args.throughput:
         result["training_throughput"] = training_throughput(args.throughput, args)
-    text = json.dumps(result, indent=1)
-    (work / "bench_generate.json").write_text(text)
-    print(text)
+    write_json(work / "bench_generate.json", result, overwrite=True)
+    print(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

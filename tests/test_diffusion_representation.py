@@ -77,10 +77,16 @@ def test_cascade_run_end_to_end(tmp_path):
     """Two-phase run → VDM cascade run on its rates → prediction boxes with Poisson counts."""
     from learn_helpers import write_learnable_boxes
 
-    from galaxygen.models.registry import predict, train
+    from galaxygen.models.registry import predict, train, two_phase_rates
 
     boxes = write_learnable_boxes(tmp_path / "boxes", n=3)
-    train(tiny_config(steps=2, phases=("classifier", "regressor")), boxes, tmp_path / "tp")
+    train({**tiny_config(steps=2, phases=("classifier", "regressor")), "sharpen": 3.0}, boxes, tmp_path / "tp")
+    # the cascade's rate channel is exactly what the two-phase run realises (sharpening included)
+    [tp_pred] = predict(tmp_path / "tp", [boxes / "CV_2.h5"], tmp_path / "tp_pred", counts="poisson", seed=0,
+                        device="cpu")
+    stored = read_box(tp_pred).galaxy_rate
+    rho = two_phase_rates(tmp_path / "tp", torch.device("cpu"))(read_box(boxes / "CV_2.h5"))
+    assert stored.sum() > 0 and np.array_equal(rho, stored)
     cfg = {"task": "vdm", "device": "cpu", "seed": 1, "representation": "rate", "offset": 0.1, "smoothing": 1.0,
            "cascade": str(tmp_path / "tp"), "data": {"crop": 8, "pad": 0, "focus": 0.0, "validation": 0.34},
            "model": {"dim": 3, "width": 8, "mults": [1, 2], "groups": 4, "baseline": "gaussian",

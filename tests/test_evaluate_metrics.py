@@ -213,4 +213,8 @@ def test_classifier_mask_table_from_the_stored_rates(tmp_path, truths, truth_dir
     assert m["tp"] + m["fp"] == kept and m["accuracy"] == pytest.approx(1 - kept / 2 / (2 * 32 ** 3))
     assert "mask_classification" not in metrics["predictions"]["plain"]
     page = (tmp_path / "out" / "report.html").read_text()
-    assert "classifier mask (galaxy_rate &gt; 0)" in page and page.count("<td class='s'>masked</td>") >= 1
+    table = page.split("<h2>Classification</h2>", 1)[1].split("</table>", 1)[0]
+    assert "classifier mask (galaxy_rate &gt; 0)" in table
+    assert "<td class='s'>masked</td><td>1.000</td>" not in table  # accuracy < 1: a mask with empty voxels
+    assert "<td class='s'>masked</td>" in table and "<td class='s'>plain</td>" not in table
+    assert f"<td>{m['recall']:.3f}</td><td>{m['precision']:.3f}</td>" in table

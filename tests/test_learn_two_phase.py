@@ -169,3 +169,16 @@ def test_regressor_alone(tmp_path):
     assert not np.array_equal(r0.galaxies, r1.galaxies)
     np.testing.assert_array_equal(r0.galaxy_rate, pred.galaxy_rate)
     assert not r0.galaxies[r0.galaxy_rate == 0].any()
+
+
+def test_classifier_alone_refuses_samples_that_would_all_be_its_mask(tmp_path):
+    from galaxygen.errors import GalaxygenError
+    from galaxygen.models.registry import predict, train
+
+    boxes = write_learnable_boxes(tmp_path / "boxes", n=2)
+    train(tiny_config(steps=2, phases=("classifier",)), boxes, tmp_path / "run")
+    with pytest.raises(GalaxygenError, match="no regressor"):
+        predict(tmp_path / "run", [boxes / "CV_0.h5"], tmp_path / "s", counts="poisson", samples=2, seed=1)
+    assert not (tmp_path / "s").exists()
+    (one,) = predict(tmp_path / "run", [boxes / "CV_0.h5"], tmp_path / "p", counts="poisson", seed=1)
+    assert np.array_equal(read_box(one).galaxies, read_box(one).galaxy_rate)  # the mask, 0 or 1

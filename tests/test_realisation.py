@@ -141,3 +141,17 @@ def test_sharpening_by_a_score_keeps_region_totals_and_follows_the_score():
     occ = lam > 0
     z = (total / 1500 - lam)[occ] / np.sqrt(lam[occ] / 1500)
     assert (z ** 2).sum() < stats.chi2.ppf(0.999, int(occ.sum()))
+
+
+def test_sharpening_keeps_the_rate_of_kept_voxels_whose_probability_is_zero():
+    """threshold 0 keeps every voxel; those with a classifier probability of exactly 0 (a float32 sigmoid
+    underflow) still carry their rate: sharpening keeps the box's expected total."""
+    rng = np.random.default_rng(5)
+    rate = rng.gamma(0.5, 0.2, size=(12, 12, 12)).astype(np.float32)
+    prob = rng.random((12, 12, 12)).astype(np.float32)
+    prob[rng.random(prob.shape) < 0.3] = 0.0
+    masked = expected_counts(prob, rate, 0.0)
+    sharp = expected_counts(prob, rate, 0.0, sharpen=3.0)
+    assert masked.sum() == pytest.approx(rate.sum(), rel=1e-6)
+    assert sharp.sum() == pytest.approx(masked.sum(), rel=1e-5)
+    assert (sharp[prob == 0] >= 0).all() and not np.allclose(sharp, masked)

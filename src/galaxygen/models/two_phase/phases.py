@@ -3,7 +3,9 @@
 Phase 1 trains a classifier of occupied voxels (class-weighted cross-entropy on logits); the mask
 threshold is chosen on the validation boxes to reach a target recall at the best precision.
 Phase 2 trains a regressor of galaxy counts on the voxels the mask keeps plus the truly occupied
-ones. The prediction is mask × counts, rounded or Poisson-sampled with a seed. Either phase can
+ones. The expected counts are mask × rate (optionally sharpened inside each rate peak); the prediction
+realises them: structured (a central per peak, Poisson satellites: `realisation`) or Poisson with a
+seed, or rounded (`galaxy_counts`). Either phase can
 run alone (classifier alone: one galaxy per kept voxel; regressor alone: counts everywhere).
 With ``condition_params`` both networks also take the box parameters (`film`), standardised by
 `galaxygen.training.params.ParamTransform`.
@@ -186,13 +188,20 @@ def expected_counts(prob: np.ndarray | None, rate: np.ndarray | None, threshold:
         out = out * (prob >= threshold)
     if sharpen == 1.0:
         return out
-    return sharpen_rates(out, sharpen, regions, score=None if prob is None else out * prob)
+    return sharpen_rates(out, sharpen, regions, score=None if prob is None else sharpening_score(prob, out))
+
+
+def sharpening_score(prob: np.ndarray, masked: np.ndarray) -> np.ndarray:
+    """What ranks the voxels for sharpening: the masked rate times the classifier probability (float64),
+    the probability floored at 1e-30 so that a kept voxel whose probability is 0 (threshold 0, or a
+    float32 sigmoid underflow) still ranks, last, and keeps its rate in its region's total."""
+    return np.asarray(masked, np.float64) * np.maximum(np.asarray(prob, np.float64), 1e-30)
 
 
 def sharpening_regions(prob: np.ndarray | None, masked: np.ndarray) -> np.ndarray:
-    """The peak regions (`realisation.peak_regions`) of the sharpening score: the masked rate
-    `masked` times the classifier probability `prob` (the rate alone without a classifier)."""
-    return peak_regions(masked if prob is None else masked * prob)
+    """The peak regions (`realisation.peak_regions`) of the sharpening score (`sharpening_score`; the
+    masked rate alone without a classifier)."""
+    return peak_regions(masked if prob is None else sharpening_score(prob, masked))
 
 
 def galaxy_counts(prob: np.ndarray | None, rate: np.ndarray | None, threshold: float | None, *,

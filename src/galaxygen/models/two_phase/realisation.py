@@ -154,7 +154,9 @@ def structured_counts(rate: np.ndarray, rng: np.random.Generator, regions: np.nd
     cum_share = np.cumsum(share)
     base = np.r_[0.0, cum_share[:-1]][starts] if len(vox) else np.zeros(0)
     pos = np.searchsorted(cum_share, base[has_central] + u[has_central], side="right")
-    ends = (starts + sizes - 1)[has_central]
-    pos = np.minimum(pos, ends)  # float rounding at the region's end
+    # the voxels with c_v > 0 are a prefix of each region (decreasing rate): rounding of the running
+    # sums can only push the search past that prefix's last voxel, never onto a voxel with c_v = 0
+    last = starts + np.add.reduceat((share > 0).astype(np.int64), starts) - 1 if len(vox) else starts
+    pos = np.minimum(pos, last[has_central])
     np.add.at(out, vox[pos], 1)
     return out.reshape(rate.shape).astype(np.float32)

@@ -200,6 +200,9 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
     if samples > 1 and counts not in STOCHASTIC:
         raise GalaxygenError(f"--samples > 1 needs seeded counts ({counts} counts are deterministic): "
                              f"pass --counts {' or '.join(STOCHASTIC)}")
+    if samples > 1 and "regressor" not in models:
+        raise GalaxygenError(f"--samples > 1: the run {run_dir} has no regressor, so its galaxies are its "
+                             "classifier mask, the same in every sample: pass --samples 1")
     infer_cfg = with_options(cfg.infer, tile=tile, halo=halo, batch=batch)
     trained_on = RunDir(run_dir).read(SPLIT).get("trained_on", [])
     for path in boxes:  # a conditioned run needs its parameters in every box: refuse before writing any
