@@ -226,14 +226,29 @@ def galaxy_counts(prob: np.ndarray | None, rate: np.ndarray | None, threshold: f
         raise ConfigError(f"counts: expected one of {COUNTS}, got {counts!r}")
     if rate is None:
         return expected_counts(prob, rate, threshold)
-    if counts in STOCHASTIC and rng is None:
-        raise ConfigError(f"galaxy_counts: {counts} counts need a random generator (seed)")
+    return realise(*realisation_inputs(prob, rate, threshold, counts=counts, sharpen=sharpen), counts, rng)
+
+
+def realisation_inputs(prob: np.ndarray | None, rate: np.ndarray | None, threshold: float | None, *,
+                       counts: str, sharpen: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
+    """What `realise` needs, computed once per box for any number of realisations: the expected counts
+    (`expected_counts`, float32 (N, N, N)) and the peak regions the structured mode and sharpening use
+    (`realisation.peak_regions` of the sharpening score; None when neither applies)."""
     masked = expected_counts(prob, rate, threshold)
+    if rate is None:
+        return masked, None
     if sharpen != 1.0:
         regions = sharpening_regions(prob, masked)
-    else:
-        regions = peak_regions(masked) if counts == "structured" else None
-    lam = expected_counts(prob, rate, threshold, sharpen=sharpen, regions=regions) if sharpen != 1.0 else masked
+        return expected_counts(prob, rate, threshold, sharpen=sharpen, regions=regions), regions
+    return masked, (peak_regions(masked) if counts == "structured" else None)
+
+
+def realise(lam: np.ndarray, regions: np.ndarray | None, counts: str,
+            rng: np.random.Generator | None) -> np.ndarray:
+    """Galaxies per voxel (float32 whole numbers) from expected counts `lam` and their `regions`
+    (`realisation_inputs`) by the mode `counts` (see `galaxy_counts`)."""
+    if counts in STOCHASTIC and rng is None:
+        raise ConfigError(f"galaxy_counts: {counts} counts need a random generator (seed)")
     if counts == "poisson":
         return rng.poisson(lam).astype(np.float32)
     if counts == "structured":

@@ -31,7 +31,7 @@ from galaxygen.io import check_writable, write_json
 from galaxygen.models.two_phase.losses import rate_from_output
 from galaxygen.models.two_phase.networks import build_network
 from galaxygen.models.two_phase.phases import (COUNTS, STOCHASTIC, ClassifierTask, RegressorTask, TwoPhaseConfig,
-                                               expected_counts, galaxy_counts, infer_box, threshold_for_recall)
+                                               infer_box, realisation_inputs, realise, threshold_for_recall)
 from galaxygen.progress import progress
 from galaxygen.training import distributed as D
 from galaxygen.training.data import BoxData, Split, Transform, fit_transform, load_region
@@ -215,10 +215,11 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
         for o in outs:
             check_writable(o, overwrite)
         prob, rate = network_outputs(cfg, transform, models, box, infer_cfg, dev)
-        lam = expected_counts(prob, rate, models.get("threshold"), sharpen=sharpen)
+        lam, regions = realisation_inputs(prob, rate, models.get("threshold"), counts=counts, sharpen=sharpen)
         for k, o in enumerate(outs):
             rng = np.random.default_rng([seed, k])
-            gal = galaxy_counts(prob, rate, models.get("threshold"), counts=counts, rng=rng, sharpen=sharpen)
+            # without a regressor the galaxies are the classifier mask itself (one per kept voxel)
+            gal = lam if rate is None else realise(lam, regions, counts, rng)
             pbox = prediction_box(box, gal, model=label, trained_on=",".join(trained_on), seed=seed,
                                   source_path=path, realisation=k if counts in STOCHASTIC else None,
                                   realisations=samples, galaxy_rate=lam,
