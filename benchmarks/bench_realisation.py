@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/bench_realisation.py [--work DIR] [--particles 64] [--grid 64] [--train 4]
        [--test 2] [--samples 3] [--regressor-steps 700] [--classifier-steps 600]
-       [--modes total poisson structured structured:2 ...]
+       [--modes total poisson structured structured:2 ...] [--halos] [--set key=value ...] [--run NAME]
 
 A mode is a counts mode (`galaxygen.models.two_phase.phases.COUNTS`), optionally with ``:GAMMA``, the
 `sharpen` power of the expected counts inside each rate peak's region ("sharper rates").
@@ -11,7 +11,9 @@ Stages (each skipped when its output is already in --work, so the modes can be r
 without re-training): simulate a CV set of training and test boxes (built-in universe, tng-like
 surrogate); fit the HOD (seed3, likelihood) on the training boxes and populate the test boxes
 (`--samples` realisations); train configs/two-phase-small.yaml (steps as given) on the training
-boxes; predict the test boxes with every counts mode (`--samples` realisations of the seeded
+boxes (with ``--halos`` also ``data.halos=true``, the COLA halo catalogue as an input channel: the HOD's
+information, in its own run folder ``run-halos``; ``--set`` more config overrides, ``--run`` the run folder's
+name, which then prefixes the modes' labels); predict the test boxes with every counts mode
 ones). Then `galaxygen.evaluate.pipeline.compute` scores every prediction against the truth and
 prints, per mode and for the HOD: F1, recall, precision, accuracy (realisation means), the
 classifier mask's table (``fields/galaxy_rate > 0``), per k bin below k_Nyq/2 r(k) and
@@ -47,7 +49,7 @@ def _stage(name: str, done: bool, fn) -> None:
 def prepare(a: argparse.Namespace, work: Path) -> tuple[Path, Path, Path, Path]:
     """Boxes, HOD realisations and the trained run in `work` (made when missing)."""
     train_dir, test_dir, hod_dir, run_dir = (work / "boxes" / "train", work / "boxes" / "test", work / "hod",
-                                             work / "run")
+                                             work / run_name(a))
     for folder, n, seed in ((train_dir, a.train, 0), (test_dir, a.test, 1)):
         cfg = suite.SimulateConfig(boxes=n, particles=a.particles, grid=a.grid, box_size=a.box_size, set="cv",
                                    seed=seed, cola_steps=a.cola_steps, pm_steps=a.pm_steps, galaxy_model="tng-like")
@@ -59,11 +61,17 @@ def prepare(a: argparse.Namespace, work: Path) -> tuple[Path, Path, Path, Path]:
         hod.populate_boxes(fit, [test_dir], hod_dir, seed=a.seed, realisations=a.samples, overwrite=True)
 
     _stage("hod", (work / "hod.json").is_file() and hod_dir.is_dir(), fit_hod)
-    steps = [f"classifier.train.steps={a.classifier_steps}", f"regressor.train.steps={a.regressor_steps}"]
+    steps = [f"classifier.train.steps={a.classifier_steps}", f"regressor.train.steps={a.regressor_steps}",
+             *(["data.halos=true"] if a.halos else []), *a.set]
     config = apply_overrides(load_yaml(PACKAGED_CONFIGS / "two-phase-small.yaml"), steps)
     _stage("train two-phase-small " + " ".join(steps), (run_dir / "summary.json").is_file(),
            lambda: tasks.train(config, [train_dir], run_dir, overwrite=True))
     return train_dir, test_dir, hod_dir, run_dir
+
+
+def run_name(a: argparse.Namespace) -> str:
+    """The run folder: ``--run``, else ``run-halos`` with ``--halos``, else ``run``."""
+    return a.run or ("run-halos" if a.halos else "run")
 
 
 def _fmt(values) -> str:
@@ -86,6 +94,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--modes", nargs="+", default=[*COUNTS, "poisson:2", "structured:2", "structured:4"],
                     help="counts modes, MODE or MODE:SHARPEN")
+    ap.add_argument("--halos", action="store_true", help="train and predict with the halo input channel (data.halos)")
+    ap.add_argument("--set", action="append", default=[], help="two-phase config override KEY=VALUE")
+    ap.add_argument("--run", default=None, help="run folder name in --work (and label prefix)")
     a = ap.parse_args()
     work = Path(a.work)
     _, test_dir, hod_dir, run_dir = prepare(a, work)
@@ -94,7 +105,8 @@ def main() -> None:
         mode, _, gamma = spec.partition(":")
         if mode not in COUNTS:
             ap.error(f"--modes: {spec!r}: expected one of {', '.join(COUNTS)}, optionally with :SHARPEN")
-        label = mode if not gamma else f"{mode}_sharpen{gamma}"
+        prefix = f"{a.run}_" if a.run else "halos_" if a.halos else ""
+        label = prefix + (mode if not gamma else f"{mode}_sharpen{gamma}")
         folder = work / "predictions" / label
         samples = a.samples if mode in STOCHASTIC else 1
         t = time.perf_counter()

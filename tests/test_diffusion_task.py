@@ -152,3 +152,35 @@ def test_vdm_2d_rate_representation_with_parameters(box_dir, tmp_path):
     for b in (r0, r1):
         assert b.galaxies.sum() > 0 and np.array_equal(b.galaxies, np.round(b.galaxies)) and (b.galaxies >= 0).all()
     assert not np.array_equal(r0.galaxies, r1.galaxies)
+
+
+def test_unbiased_focus_weights_the_vdm_loss(box_dir, tmp_path, monkeypatch):
+    """data.unbiased: the training objective is the mean of weight x per-crop objective (the same
+    times and noise); the validation crops stay uniform."""
+    from galaxygen.models.vdm import task as vdm_task
+    from galaxygen.models.vdm.vdm import LossTerms
+    from galaxygen.training.crops import CropDataset
+
+    kept = {}
+
+    class Capture(vdm_task.Trainer):
+        def __init__(self, task, *args, **kwargs):
+            kept["task"] = task
+            super().__init__(task, *args, **kwargs)
+
+    monkeypatch.setattr(vdm_task, "Trainer", Capture)
+    cfg = _config(3, steps=1)
+    cfg["data"] = {**cfg["data"], "focus": 0.5, "unbiased": True}
+    vdm_task.train(cfg, sorted(box_dir.glob("*.h5")), tmp_path / "run")
+    task = kept["task"]
+    assert all("weight" not in item for item in task.val_items)  # the VLB on uniform crops
+    items = [task.train_dataset[i] for i in range(2)]
+    batch = {k: torch.stack([it[k] for it in items]) for k in items[0]}
+    assert batch["weight"].shape == (2,) and not torch.equal(batch["weight"], torch.ones(2))
+    model = task.model.train()
+    torch.manual_seed(11)
+    loss, _ = task.training_loss(model, batch)
+    torch.manual_seed(11)
+    per_crop = LossTerms(**task.terms(model, batch)).objective
+    torch.testing.assert_close(loss, (batch["weight"] * per_crop).mean())
+    assert isinstance(task.train_dataset, CropDataset) and task.train_dataset.density

@@ -128,3 +128,45 @@ def test_a_diffusion_run_generates_too(make_box, tmp_path):
     np.testing.assert_array_equal(paint(box.galaxy_catalog["pos"], 16, 25.0, scheme="ngp").numpy(), box.galaxies)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".galaxygen-outputs.json", "dm", "gen_0.h5",
                                                                      "generate.json"]
+
+
+def test_a_halo_run_generates_from_cola_halos(tmp_path):
+    """A run taking the halo channel (data.halos): generate finds the COLA halos, stores them in the DM
+    box, and the network reads them (the same DM without them is refused)."""
+    from galaxygen.halos.fof import find_halos
+    from galaxygen.models.registry import predict, train
+    from galaxygen.errors import GalaxygenError
+    from galaxygen.pipelines import generate as gen
+
+    from test_halo_channel import with_halos
+
+    for i in range(2):
+        box = with_halos(learnable_box(f"CV_{i}", 16, seed=i))
+        meta = {**box.meta, **DM_META, "cola_steps": 8}  # enough steps for FoF halos at 32^3 particles
+        write_box(tmp_path / "boxes" / f"CV_{i}.h5", box.replace(meta=meta))
+    train({**tiny_config(steps=2, phases=("regressor",), halos=True), "counts": "poisson"}, tmp_path / "boxes",
+          tmp_path / "run")
+    kept = {}
+    real = gen.suite.dm_box
+
+    def spy(*args, **kwargs):
+        box, particles = real(*args, **kwargs)
+        kept.update(particles=particles, box=box)
+        return box, particles
+
+    gen.suite.dm_box, saved = spy, gen.suite.dm_box
+    try:
+        assert _gen(tmp_path / "run", tmp_path / "out", "--seed", "3", "--sigma-8", "1.0") == 0
+    finally:
+        gen.suite.dm_box = saved
+    dm_path = tmp_path / "out" / "dm" / "gen_0.h5"
+    assert "halos" in read_header(dm_path).catalogs
+    halos = read_box(dm_path, allow_dm_only=True).halos
+    want = find_halos(kept["particles"], 25.0, 1.0)  # unit particle mass: masses are member counts
+    assert len(halos["mass"]) == len(want["mass"]) > 0  # the FoF halos of the COLA particles
+    members = halos["mass"] / halos["mass"].min() * want["mass"].min()
+    np.testing.assert_allclose(np.sort(members), np.sort(want["mass"]), rtol=1e-6)
+    bare = kept["box"].replace(halos=None)
+    write_box(tmp_path / "bare.h5", bare, dm_only=True)
+    with pytest.raises(GalaxygenError, match="catalogs/halos missing"):
+        predict(tmp_path / "run", [tmp_path / "bare.h5"], tmp_path / "pred")

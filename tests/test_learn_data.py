@@ -99,3 +99,46 @@ def test_focus_on_halos_centres_crops_on_halo_voxels(tmp_path, make_box):
     assert all(ds[i]["target"][0, 2, 2, 2] == 1.0 for i in range(30))
     uniform = CropDataset(ds.boxes, DataConfig(crop=5, pad=2, focus=0.0, validation=0.0), seed=1)
     assert np.mean([float(uniform[i]["target"][0, 2, 2, 2]) for i in range(100)]) < 0.5
+
+
+def test_corner_density_is_the_law_of_the_drawn_corners():
+    """Against a brute-force enumeration of the focused draw: every focus voxel (a repeated one counts
+    twice), every jitter, corner = v + jitter - crop // 2 (mod N)."""
+    from galaxygen.training.crops import corner_density
+
+    n, cfg = 8, DataConfig(crop=4, pad=0, focus=0.7, jitter=1.0)
+    focus = np.array([[0, 0, 0], [7, 3, 5], [7, 3, 5], [2, 6, 1]])
+    j = 2  # int(1.0 * 4 / 2)
+    want = np.full((n,) * 3, (1 - cfg.focus) / n ** 3)
+    for v in focus:
+        for d in np.ndindex(2 * j + 1, 2 * j + 1, 2 * j + 1):
+            c = (v + np.array(d) - j - cfg.crop // 2) % n
+            want[tuple(c)] += cfg.focus / (len(focus) * (2 * j + 1) ** 3)
+    got = corner_density(focus, n, cfg)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=0)
+    assert got.sum() == pytest.approx(1.0, rel=1e-12)
+    np.testing.assert_array_equal(corner_density(focus[:0], n, cfg), np.full((n,) * 3, 1.0 / n ** 3))
+    with pytest.raises(ConfigError, match="data.unbiased: the focus jitter"):
+        corner_density(focus, 4, cfg)
+
+
+def test_unbiased_weights_give_focused_crops_the_uniform_expectation(tmp_path):
+    """The mean galaxy count of focused crops is biased high; weighted by p_uniform / p_drawn it is the
+    box mean (Monte Carlo, within 4 standard errors)."""
+    boxes = sorted(write_learnable_boxes(tmp_path, n=2).glob("*.h5"))
+    cfg = DataConfig(crop=4, pad=0, focus=0.8, unbiased=True, validation=0.0)
+    split = split_boxes(boxes, cfg)
+    tr = fit_transform(split.train, cfg)
+    ds = CropDataset([load_region(r, tr, cfg) for r in split.train], cfg, seed=3)
+    items = [ds[i] for i in range(3000)]
+    y = np.array([float(it["target"].mean()) for it in items])
+    w = np.array([float(it["weight"]) for it in items])
+    truth = np.mean([learnable_box(f"CV_{i}", seed=i).galaxies.mean() for i in range(2)])
+    assert y.mean() > 1.5 * truth  # the focus enriches the crops in galaxies
+    wy = w * y
+    assert abs(wy.mean() - truth) < 4 * wy.std() / np.sqrt(len(wy))
+    assert w.mean() == pytest.approx(1.0, abs=4 * w.std() / np.sqrt(len(w)))
+    assert "weight" not in CropDataset(ds.boxes, DataConfig(crop=4, pad=0, focus=0.8), seed=3)[0]
+    one = split_boxes(boxes[:1], DataConfig(crop=4, validation=0.25))  # a single box: slabs
+    with pytest.raises(ConfigError, match="split in slabs"):
+        CropDataset([load_region(one.train[0], tr, cfg)], cfg, seed=0)

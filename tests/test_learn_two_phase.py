@@ -182,3 +182,20 @@ def test_classifier_alone_refuses_samples_that_would_all_be_its_mask(tmp_path):
     assert not (tmp_path / "s").exists()
     (one,) = predict(tmp_path / "run", [boxes / "CV_0.h5"], tmp_path / "p", counts="poisson", seed=1)
     assert np.array_equal(read_box(one).galaxies, read_box(one).galaxy_rate)  # the mask, 0 or 1
+
+
+def test_crop_weights_make_the_loss_the_weighted_mean_over_crops():
+    """data.unbiased: the phases' losses are Σ_crops w·(crop's loss) / Σ w (self-normalised importance
+    sampling; `galaxygen.models.two_phase.phases.crop_weights`)."""
+    from galaxygen.models.two_phase.phases import crop_weights
+
+    torch.manual_seed(0)
+    out, y = torch.randn(3, 1, 4, 4, 4), torch.poisson(torch.full((3, 1, 4, 4, 4), 0.3))
+    w = torch.tensor([0.5, 2.0, 0.0])
+    assert crop_weights({"target": y}, y) is None
+    mask = crop_weights({"target": y, "weight": w}, y)
+    assert mask.shape == y.shape
+    per_crop = torch.stack([poisson(out[i], y[i]) for i in range(3)])
+    torch.testing.assert_close(poisson(out, y, mask), (w * per_crop).sum() / w.sum())
+    per_crop = torch.stack([weighted_ce(out[i], y[i] > 0, pos_weight=3.0) for i in range(3)])
+    torch.testing.assert_close(weighted_ce(out, y > 0, mask, pos_weight=3.0), (w * per_crop).sum() / w.sum())

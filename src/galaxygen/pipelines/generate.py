@@ -3,7 +3,8 @@
 Per sample k (a box of its own initial conditions, seeds derived from (seed, k) as box k of a cv
 set, `galaxygen.sources.universe.sets`): the six parameters (those not given: fiducial) -> 2LPT
 initial conditions -> COLA -> DM painted (NGP) at the geometry the run was trained on (box size,
-grid, redshift of its ``inputs.json``) -> the run's network (`galaxygen.models.registry`, any task)
+grid, redshift of its ``inputs.json``; FoF halos on the COLA particles too when the run takes a halo
+channel) -> the run's network (`galaxygen.models.registry`, any task)
 -> ``fields/galaxies`` -> a galaxy catalogue placed in the voxels of that field
 (`galaxygen.catalog.place_galaxies`) -> ``catalogs/galaxies/pos``.
 
@@ -40,7 +41,7 @@ from galaxygen.progress import progress
 from galaxygen.sources.universe import suite
 from galaxygen.sources.universe.sets import FIDUCIAL, parameter_table
 from galaxygen.training.run import SPLIT, RunDir
-from galaxygen.training.run_inputs import INPUTS
+from galaxygen.training.run_inputs import INPUTS, takes_halos
 
 COMMAND = "generate"
 #: COLA settings a training box made by `galaxygen simulate` records in its meta -> SimulateConfig field
@@ -121,7 +122,8 @@ def _generate_one(run_dir: Path, sim: suite.SimulateConfig, row: dict, tmp: Path
         t0 = now
         step(name)
 
-    box, particles = suite.dm_box(sim, row, suite=COMMAND, generator=f"galaxygen {__version__} generate", stage=stage)
+    box, particles = suite.dm_box(sim, row, suite=COMMAND, generator=f"galaxygen {__version__} generate", stage=stage,
+                                  halos=takes_halos(run_dir))
     dm_path = write_box(tmp / "dm" / f"{row['name']}.h5", box, dm_only=True)
     raw = tmp / ".network"
     raw.mkdir()

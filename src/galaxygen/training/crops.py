@@ -5,6 +5,10 @@ stream each process draws.
   cut from the periodic box; a share ``focus`` of crops is centred (with jitter) on a galaxy or halo
   ("focus training on halos"); each crop gets one of the 48 symmetries of the cube, velocity
   components permuted and sign-flipped with the axes.
+* With ``data.unbiased`` each crop carries ``weight`` = p_uniform / p_drawn of its corner
+  (`corner_density`): importance weights, so that a loss weighted by them has the expectation of
+  the loss over uniform crops, whatever the focus: a generative model learns the true distribution
+  of galaxy fields and a Poisson regressor calibrated rates, not ones enriched in galaxies.
 * Sample ``n`` of a :class:`CropDataset` depends only on (seed, n), so training is reproducible,
   resumable, and the same global batch is drawn whatever the number of processes
   (:class:`StreamSampler`).
@@ -17,6 +21,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
+from scipy.ndimage import uniform_filter1d
 from torch.utils.data import Dataset, Sampler
 
 from galaxygen.errors import ConfigError
@@ -51,6 +56,33 @@ def apply_symmetry(x: torch.Tensor, k: int, vector: bool = False) -> torch.Tenso
 
 # ----------------------------------------------------------------------------- crops
 
+def jitter_radius(cfg: DataConfig) -> int:
+    """Half-width J [voxels] of a focused crop's jitter: its centre is a focus voxel + U{-J..J}³."""
+    return int(cfg.jitter * cfg.crop / 2)
+
+
+def corner_density(focus: np.ndarray, grid: int, cfg: DataConfig) -> np.ndarray:
+    """(N, N, N) float64: probability that a crop of a whole periodic box has its lower corner at each
+    voxel, ``(1 - f) / N³ + f K(u)`` (`CropDataset.corner`): uniform corners with probability 1 - f,
+    else a focus voxel v drawn uniformly from the M of `focus` (m, 3) and the corner
+    ``v + U{-J..J}³ - crop // 2``, so that ``K(u) = #{v : u + crop//2 - v ∈ [-J, J]³ (mod N)} / (M (2J+1)³)``.
+    Sums to 1 over the box. Without focus voxels the crops are uniform."""
+    n, f = grid, cfg.focus
+    uniform = np.full((n,) * 3, 1.0 / n ** 3)
+    if not len(focus) or f == 0:
+        return uniform
+    w = 2 * jitter_radius(cfg) + 1
+    if w > n:
+        raise ConfigError(f"data.unbiased: the focus jitter ({w} voxels wide) is wider than the box ({n} voxels): "
+                          f"lower data.jitter or data.crop")
+    flat = np.ravel_multi_index(tuple(np.asarray(focus, np.int64).T % n), (n,) * 3)
+    count = np.bincount(flat, minlength=n ** 3).reshape((n,) * 3).astype(np.float64)
+    for axis in range(3):  # periodic box sum over the (2J+1)^3 window centred on each voxel
+        count = uniform_filter1d(count, w, axis=axis, mode="wrap") * w
+    count = np.roll(count, shift=-(cfg.crop // 2), axis=(0, 1, 2))  # centre = corner + crop // 2
+    return (1.0 - f) * uniform + f * np.maximum(count, 0.0) / (len(focus) * w ** 3)
+
+
 class CropDataset(Dataset):
     """Random periodic crops over a list of BoxData; item n depends only on (seed, n).
 
@@ -73,6 +105,13 @@ class CropDataset(Dataset):
         vols = np.array([b.mask().sum() for b in self.boxes], np.float64)
         self.weights = vols / vols.sum()
         self.velocity = cfg.velocity
+        self.density: list[np.ndarray] = []
+        if cfg.unbiased:
+            for b in self.boxes:
+                if b.region.hi is not None and b.region.hi - b.region.lo < b.grid:
+                    raise ConfigError(f"data.unbiased: {b.region.name} is split in slabs (one training box); "
+                                      f"the crop weights need whole training boxes")
+                self.density.append(corner_density(b.focus, b.grid, cfg))
 
     def __len__(self) -> int:
         total = sum(b.mask().sum() for b in self.boxes)
@@ -84,7 +123,7 @@ class CropDataset(Dataset):
         c = cfg.crop
         if len(b.focus) and rng.random() < cfg.focus:
             centre = b.focus[rng.integers(len(b.focus))]
-            jit = rng.integers(-int(cfg.jitter * c / 2), int(cfg.jitter * c / 2) + 1, size=3)
+            jit = rng.integers(-jitter_radius(cfg), jitter_radius(cfg) + 1, size=3)
             corner = centre + jit - c // 2
         else:
             corner = rng.integers(0, n, size=3)
@@ -97,7 +136,8 @@ class CropDataset(Dataset):
 
     def __getitem__(self, n: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, int(n)])
-        b = self.boxes[rng.choice(len(self.boxes), p=self.weights)]
+        i = rng.choice(len(self.boxes), p=self.weights)
+        b = self.boxes[i]
         corner = self.corner(rng, b)
         cfg = self.cfg
         x = periodic_window(b.inputs, tuple(int(v) - cfg.pad for v in corner), cfg.crop + 2 * cfg.pad)
@@ -105,13 +145,17 @@ class CropDataset(Dataset):
         extras = {k: periodic_window(v[None], tuple(int(c) for c in corner), cfg.crop) for k, v in b.extras.items()}
         if cfg.augment:
             k = int(rng.integers(len(SYMMETRIES)))
-            if self.velocity:
-                x = torch.cat([apply_symmetry(x[:1], k), apply_symmetry(x[1:4], k, vector=True)])
+            if self.velocity:  # DM, the velocity vector, then any further scalar channel (halos)
+                x = torch.cat([apply_symmetry(x[:1], k), apply_symmetry(x[1:4], k, vector=True),
+                               apply_symmetry(x[4:], k)])
             else:
                 x = apply_symmetry(x, k)
             y = apply_symmetry(y, k)
             extras = {name: apply_symmetry(v, k) for name, v in extras.items()}
         item = {"input": x.contiguous(), "target": y.contiguous(), "params": b.params}
+        if self.density:
+            dens = self.density[i][tuple(int(v) % b.grid for v in corner)]
+            item["weight"] = torch.tensor(1.0 / (b.grid ** 3 * dens), dtype=torch.float32)
         item.update({name: v.contiguous() for name, v in extras.items()})
         return item
 

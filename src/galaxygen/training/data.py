@@ -32,8 +32,12 @@ class DataConfig:
 
     crop : target cube side [voxels]; pad : input context on each side [voxels].
     focus : share of crops centred on a galaxy/halo (``focus_on``), the rest uniform.
+    unbiased : give each crop the weight p_uniform / p_drawn (`galaxygen.training.crops.corner_density`),
+        so that a loss weighted by it has the expectation it has over uniform crops (whole boxes only).
     augment : draw one of the 48 cube symmetries per crop.
     velocity : add the 3 DM velocity channels (boxes must hold ``fields/dm_velocity``).
+    halos : add a halo channel, log1p of the FoF halo mass centred in each voxel (`halo_mass_grid`;
+        boxes must hold ``catalogs/halos``): the HOD's information, the talk's "focus training on halos".
     validation, test : fractions of the boxes (or of the slab axis for one box) held out.
     train_boxes, validation_boxes, test_boxes : explicit box names (override the fractions).
     """
@@ -43,8 +47,10 @@ class DataConfig:
     focus: float = 0.5
     focus_on: Literal["galaxies", "halos"] = "galaxies"
     jitter: float = 0.5
+    unbiased: bool = False
     augment: bool = True
     velocity: bool = False
+    halos: bool = False
     log1p: bool = True
     standardise: bool = True
     validation: float = 0.25
@@ -221,12 +227,35 @@ def region_mask(region: Region, grid: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- transform
 
+HALO_MASS_UNIT = 1e10  # [Msun/h], the unit of the halo channel's masses
+
+
+def halo_mass_grid(pos: np.ndarray, mass: np.ndarray, box_size: float, grid: int) -> np.ndarray:
+    """(N, N, N) float64: total mass [HALO_MASS_UNIT] of the halos whose centre `pos` (h, 3) [Mpc/h,
+    periodic] lies in each voxel (NGP), from their masses `mass` (h,) [Msun/h]; zero where none is."""
+    out = np.zeros(grid ** 3, np.float64)
+    pos = np.asarray(pos, np.float64).reshape(-1, 3)
+    if len(pos):
+        vox = np.floor(pos / box_size * grid).astype(np.int64) % grid
+        flat = (vox[:, 0] * grid + vox[:, 1]) * grid + vox[:, 2]
+        out += np.bincount(flat, weights=np.asarray(mass, np.float64) / HALO_MASS_UNIT, minlength=grid ** 3)
+    return out.reshape((grid,) * 3)
+
+
+def box_halo_grid(box: Box, where: str) -> np.ndarray:
+    """`halo_mass_grid` of a box's ``catalogs/halos``; GalaxygenError naming `where` when it has none."""
+    if box.halos is None or "pos" not in box.halos or "mass" not in box.halos:
+        raise GalaxygenError(f"{where}: catalogs/halos (pos, mass) missing, and the run takes a halo channel "
+                             f"(data.halos: true): make the box with `galaxygen simulate`, or ingest it with --halos")
+    return halo_mass_grid(box.halos["pos"], box.halos["mass"], box.box_size, box.grid)
+
 @dataclass(frozen=True)
 class Transform:
     """Input transform x -> (f(x) - mean) / std per channel, f = log1p for DM counts.
 
     Channel 0 is the DM count, channels 1-3 (optional) the DM velocity [km/s] (standardised, no
-    log). ``target_mean``/``target_std`` are the same statistics of log1p(galaxies) for models that
+    log), the last (``halos``) the halo mass grid (`halo_mass_grid`, log1p like the DM).
+    ``target_mean``/``target_std`` are the same statistics of log1p(galaxies) for models that
     regress a standardised target (e.g. the diffusion model).
     """
 
@@ -235,23 +264,39 @@ class Transform:
     std: tuple[float, ...]
     target_mean: float = 0.0
     target_std: float = 1.0
+    halos: bool = False
 
     @property
     def channels(self) -> int:
         return len(self.mean)
 
-    def apply(self, dm: np.ndarray, velocity: np.ndarray | None = None) -> np.ndarray:
-        """(C, N, N, N) float32 network input from DM counts (N,N,N) and velocity (3,N,N,N)."""
+    @property
+    def velocity(self) -> bool:
+        """Whether channels 1-3 are the DM velocity."""
+        return self.channels - 1 - int(self.halos) == 3
+
+    def apply(self, dm: np.ndarray, velocity: np.ndarray | None = None,
+              halo_mass: np.ndarray | None = None) -> np.ndarray:
+        """(C, N, N, N) float32 network input from DM counts (N,N,N), velocity (3,N,N,N) and the halo
+        mass grid (N,N,N) (`halo_mass_grid`), each used when the transform takes it."""
         x = np.log1p(dm) if self.log1p else dm
         chans = [x[None]]
-        if self.channels > 1:
+        if self.velocity:
             if velocity is None:
                 raise ConfigError("the model takes DM velocity channels but the box has no fields/dm_velocity")
             chans.append(velocity)
+        if self.halos:
+            if halo_mass is None:
+                raise ConfigError("the model takes a halo channel but no halo mass grid was given")
+            chans.append(np.log1p(halo_mass)[None])
         out = np.concatenate(chans, axis=0).astype(np.float32)
         mean = np.asarray(self.mean, np.float32)[:, None, None, None]
         std = np.asarray(self.std, np.float32)[:, None, None, None]
         return (out - mean) / std
+
+    def inputs(self, box: Box, where: str) -> np.ndarray:
+        """`apply` to a box's DM, velocity and halos (`box_halo_grid`; `where` names the box in errors)."""
+        return self.apply(box.dm, box.dm_velocity, box_halo_grid(box, where) if self.halos else None)
 
     def apply_target(self, galaxies: np.ndarray | torch.Tensor):
         """Standardised log1p of galaxy counts."""
@@ -265,21 +310,21 @@ class Transform:
 
     def as_dict(self) -> dict[str, Any]:
         return {"log1p": self.log1p, "mean": list(self.mean), "std": list(self.std),
-                "target_mean": self.target_mean, "target_std": self.target_std}
+                "target_mean": self.target_mean, "target_std": self.target_std, "halos": self.halos}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Transform":
         return cls(bool(d["log1p"]), tuple(map(float, d["mean"])), tuple(map(float, d["std"])),
-                   float(d.get("target_mean", 0.0)), float(d.get("target_std", 1.0)))
+                   float(d.get("target_mean", 0.0)), float(d.get("target_std", 1.0)), bool(d.get("halos", False)))
 
 
 def fit_transform(regions: Sequence[Region], cfg: DataConfig) -> Transform:
     """Statistics of the transformed inputs over the training regions only (float64 sums)."""
-    nch = 4 if cfg.velocity else 1
+    nch = 1 + 3 * cfg.velocity + cfg.halos
     s1, s2, cnt = np.zeros(nch), np.zeros(nch), 0
     t1 = t2 = 0.0
     for r in regions:
-        box = read_box(r.path, catalogs=False, velocity=cfg.velocity)
+        box = read_box(r.path, catalogs=cfg.halos, velocity=cfg.velocity)
         m = region_mask(r, box.grid)
         x = np.log1p(box.dm[m].astype(np.float64)) if cfg.log1p else box.dm[m].astype(np.float64)
         chans = [x]
@@ -287,6 +332,8 @@ def fit_transform(regions: Sequence[Region], cfg: DataConfig) -> Transform:
             if box.dm_velocity is None:
                 raise ConfigError(f"{r.path}: data.velocity is true but the box has no fields/dm_velocity")
             chans += [box.dm_velocity[i][m].astype(np.float64) for i in range(3)]
+        if cfg.halos:
+            chans.append(np.log1p(box_halo_grid(box, r.path)[m]))
         for i, c in enumerate(chans):
             s1[i] += c.sum()
             s2[i] += (c * c).sum()
@@ -301,7 +348,8 @@ def fit_transform(regions: Sequence[Region], cfg: DataConfig) -> Transform:
     if not cfg.standardise:
         mean, std = np.zeros(nch), np.ones(nch)
     std = np.where(std > 0, std, 1.0)
-    return Transform(cfg.log1p, tuple(map(float, mean)), tuple(map(float, std)), float(tm), float(ts if ts > 0 else 1.0))
+    return Transform(cfg.log1p, tuple(map(float, mean)), tuple(map(float, std)), float(tm), float(ts if ts > 0 else 1.0),
+                     cfg.halos)
 
 
 # ----------------------------------------------------------------------------- loaded boxes
@@ -328,8 +376,8 @@ class BoxData:
 
 def load_region(region: Region, transform: Transform, cfg: DataConfig) -> BoxData:
     """Read a region's box, transform its input and list its focus voxels."""
-    box = read_box(region.path, catalogs=cfg.focus_on == "halos", velocity=cfg.velocity)
-    inputs = torch.from_numpy(transform.apply(box.dm, box.dm_velocity))
+    box = read_box(region.path, catalogs=cfg.focus_on == "halos" or transform.halos, velocity=cfg.velocity)
+    inputs = torch.from_numpy(transform.inputs(box, region.path))
     n = box.grid
     if cfg.focus_on == "halos" and box.halos is not None and "pos" in box.halos:
         vox = np.floor(np.asarray(box.halos["pos"], np.float64) / box.box_size * n).astype(np.int64) % n

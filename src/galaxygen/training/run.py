@@ -130,7 +130,7 @@ class RunDir:
                 write_json(split_path, {**split.as_dict(), **(record(split) if record else {})}, overwrite=True)
                 write_json(fit_path, fitted, overwrite=True)
         if dist.is_main:
-            write_inputs(self.path, split)
+            write_inputs(self.path, split, halos=data.halos)
         return split, fitted
 
     def summary(self, task: str, dist: D.DistInfo, split: Split) -> dict[str, Any]:

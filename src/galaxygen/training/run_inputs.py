@@ -3,11 +3,13 @@
 Written at train time beside ``split.json`` (both tasks)::
 
     {"geometries": [{"box_size": 25.0, "grid": 32, "voxel_size": 0.78125, "redshift": 0.0}, ...],
-     "boxes": [{"name": "CV_0", "suite": "A", "split": "train", "dm": "<sha256 of fields/dm>"}, ...]}
+     "boxes": [{"name": "CV_0", "suite": "A", "split": "train", "dm": "<sha256 of fields/dm>"}, ...],
+     "halos": false}
 
 ``geometries`` are the distinct (box size [Mpc/h], grid, redshift) of the training and validation
 boxes; ``boxes`` every box of the split with the hash of its DM field (`galaxygen.fingerprint.array_hash`),
-so that a box is recognised by its content whatever its path or name.
+so that a box is recognised by its content whatever its path or name; ``halos`` whether the run
+takes a halo channel (``data.halos``), so that its inputs need ``catalogs/halos``.
 
 `grid_like` (``galaxygen ingest nbody --like RUN``) paints one's own DM at the run's voxel size.
 `check_inputs` (run by ``galaxygen predict``) refuses an input whose box size, voxel size or
@@ -25,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from galaxygen.box import Box, read_box
+from galaxygen.box import Box, read_box, read_header
 from galaxygen.fingerprint import array_hash
 from galaxygen.errors import GalaxygenError
 from galaxygen.io import write_json
@@ -43,8 +45,9 @@ def geometry(box: Box) -> dict[str, float]:
     return {"box_size": box.box_size, "grid": box.grid, "voxel_size": box.voxel_size, "redshift": box.redshift}
 
 
-def inputs_record(split) -> dict[str, Any]:
-    """The content of inputs.json for a `galaxygen.training.data.Split` (reads each box file once)."""
+def inputs_record(split, halos: bool = False) -> dict[str, Any]:
+    """The content of inputs.json for a `galaxygen.training.data.Split` and whether the run takes a halo
+    channel (reads each box file once)."""
     boxes, geometries, seen = [], [], {}
     for which in SPLITS:
         for region in getattr(split, which):
@@ -54,12 +57,18 @@ def inputs_record(split) -> dict[str, Any]:
             boxes.append({"name": box.name, "suite": box.suite, "split": which, "dm": array_hash(box.dm)})
             if which != "test" and geometry(box) not in geometries:
                 geometries.append(geometry(box))
-    return {"geometries": geometries, "boxes": boxes}
+    return {"geometries": geometries, "boxes": boxes, "halos": bool(halos)}
 
 
-def write_inputs(run_dir: Path, split) -> Path:
+def write_inputs(run_dir: Path, split, halos: bool = False) -> Path:
     """Write ``run_dir/inputs.json`` for `split` (atomically, replacing an older one)."""
-    return write_json(Path(run_dir) / INPUTS, inputs_record(split), overwrite=True)
+    return write_json(Path(run_dir) / INPUTS, inputs_record(split, halos), overwrite=True)
+
+
+def takes_halos(run_dir: str | Path) -> bool:
+    """Whether the run takes a halo channel (its inputs need ``catalogs/halos``); False without inputs.json."""
+    path = Path(run_dir) / INPUTS
+    return path.is_file() and bool(json.loads(path.read_text()).get("halos", False))
 
 
 def _differences(g: dict[str, float], ref: dict[str, float]) -> list[str]:
@@ -107,7 +116,8 @@ def check_inputs(run_dir: str | Path, paths: Sequence[Path], *, allow_mismatch: 
     """Check the boxes a run is asked to predict against what it was trained on (see module doc).
 
     Raises GalaxygenError naming the first input whose box size, voxel size or redshift differ from
-    every training geometry, unless `allow_mismatch` (then it is a warning). Logs a warning for every
+    every training geometry, unless `allow_mismatch` (then it is a warning), and the first input
+    without ``catalogs/halos`` when the run takes a halo channel (always). Logs a warning for every
     input that was in the run's training or validation split. A run without inputs.json (trained by
     an older galaxygen) is not checked, with a warning.
     """
@@ -124,6 +134,9 @@ def check_inputs(run_dir: str | Path, paths: Sequence[Path], *, allow_mismatch: 
             used.setdefault(entry["dm"], []).append(entry["split"])
     mismatched = []
     for p in paths:
+        if record.get("halos") and "halos" not in read_header(p).catalogs:
+            raise GalaxygenError(f"{p}: catalogs/halos missing, and {run_dir} takes a halo channel (data.halos: "
+                                 f"true): make the box with `galaxygen simulate`, or ingest it with --halos")
         box = read_box(p, catalogs=False, velocity=False, allow_dm_only=True)
         g = geometry(box)
         diffs = [_differences(g, ref) for ref in geometries]

@@ -291,6 +291,14 @@ def box_params(ptr: ParamTransform, b: BoxData) -> torch.Tensor | None:
     return ptr.forward_batch(b.params[None]) if ptr.names else None
 
 
+def crop_weights(batch: dict[str, torch.Tensor], like: torch.Tensor) -> torch.Tensor | None:
+    """The crops' importance weights (``data.unbiased``, `galaxygen.training.crops`) as a voxel mask
+    shaped like `like` (B, 1, c, c, c), or None: the losses' masked mean Σ w·loss / Σ w is then the
+    self-normalised importance-sampling estimate of the loss over uniform crops."""
+    w = batch.get("weight")
+    return None if w is None else w.to(like.dtype).reshape(-1, *([1] * (like.ndim - 1))).expand_as(like)
+
+
 class ClassifierTask:
     """Phase 1 for :class:`~galaxygen.training.trainer.Trainer`: occupied-voxel logits."""
 
@@ -309,7 +317,7 @@ class ClassifierTask:
     def training_loss(self, model, batch):
         logits = self._crop(model(batch["input"], self.params.forward_batch(batch["params"]))).float()
         y = batch["target"]
-        loss = self.loss(logits, y, None)
+        loss = self.loss(logits, y, crop_weights(batch, y))
         with torch.no_grad():
             pred, occ = logits > 0, y > 0
             tp = (pred & occ).sum().float()
@@ -359,8 +367,8 @@ class RegressorTask:
         p = self.pad
         out = model(batch["input"], self.params.forward_batch(batch["params"]))
         out = (out[:, :, p:-p, p:-p, p:-p] if p else out).float()
-        keep = batch.get("keep")
-        loss = self.loss(out, batch["target"], keep)
+        keep, w = batch.get("keep"), crop_weights(batch, batch["target"])
+        loss = self.loss(out, batch["target"], keep if w is None else w if keep is None else keep * w)
         with torch.no_grad():
             rate = rate_from_output(out, self.loss_cfg)
             metrics = {"mean_rate": rate.mean(), "mean_count": batch["target"].mean()}

@@ -158,7 +158,7 @@ def network_outputs(cfg: TwoPhaseConfig, transform: Transform, models: dict[str,
     """The classifier's probability and the regressor's rate on a whole box (None for a phase the
     run lacks), each (N, N, N) float32: what `galaxy_counts` turns into galaxies. A conditioned run
     refuses a box lacking one of its parameters (ConfigError)."""
-    b = BoxData(None, box, torch.from_numpy(transform.apply(box.dm, box.dm_velocity)),  # type: ignore[arg-type]
+    b = BoxData(None, box, torch.from_numpy(transform.inputs(box, f"box {box.name!r}")),  # type: ignore[arg-type]
                 torch.from_numpy(box.galaxies), torch.zeros(0), np.zeros((0, 3), np.int64))
     ptr = models.get("params")
     params = ptr.forward(box.params, where=f"box {box.name!r}")[None] if ptr is not None and ptr.names else None

@@ -167,7 +167,8 @@ class VDMTask:
         self.train_dataset = SliceDataset(ds, cfg.slice_axis, cfg.seed) if cfg.model.dim == 2 else ds
         self.val_items: list[dict[str, torch.Tensor]] = []
         if val_boxes and cfg.validation_crops:
-            vds = CropDataset(val_boxes, replace(cfg.data, augment=False), seed=cfg.seed + 1)
+            # the VLB is measured on uniform crops, whatever the training focus
+            vds = CropDataset(val_boxes, replace(cfg.data, augment=False, focus=0.0, unbiased=False), seed=cfg.seed + 1)
             vds = SliceDataset(vds, cfg.slice_axis, cfg.seed + 1) if cfg.model.dim == 2 else vds
             self.val_items = [vds[i] for i in range(cfg.validation_crops)]
 
@@ -181,7 +182,10 @@ class VDMTask:
         metrics = {f"bpd_{k}": v.detach().mean() for k, v in terms.items()}
         g0, g1 = D.unwrap(model).schedule.endpoints()
         metrics.update(gamma_0=g0.detach(), gamma_1=g1.detach())
-        return LossTerms(**terms).objective.mean(), metrics
+        objective = LossTerms(**terms).objective
+        if "weight" in batch:  # data.unbiased: importance weights of focused crops (training.crops)
+            objective = objective * batch["weight"].to(objective)
+        return objective.mean(), metrics
 
     def validate(self, model) -> dict[str, float]:
         """VLB [bits/dim] on the fixed validation crops, with fixed times and noise."""
@@ -359,7 +363,7 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
     out_dir = Path(out_dir)
     written: list[Path] = []
     for path in progress(boxes, desc="predict", unit="box"):
-        box = read_box(path, catalogs=True, velocity=dm_tr.channels > 1, allow_dm_only=True)
+        box = read_box(path, catalogs=True, velocity=dm_tr.velocity, allow_dm_only=True)
         files = prediction_files(run_dir, box.name, out_dir, samples=samples, mean=scfg.mean)
         outs, mean_path = files[:samples], (files[samples] if scfg.mean else None)
         for o in outs + ([mean_path] if mean_path else []):
@@ -367,7 +371,7 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
         mult = model.net.multiple
         if any(s % mult for s in box.dm.shape):
             raise GalaxygenError(f"{path}: grid {box.grid} is not a multiple of {mult}, which the U-Net needs")
-        cond = torch.from_numpy(dm_tr.apply(box.dm, box.dm_velocity))
+        cond = torch.from_numpy(dm_tr.inputs(box, str(path)))
         rho = None
         if rates is not None:
             rho = torch.from_numpy(rates(box))

@@ -139,20 +139,30 @@ def cola_dm(cfg: SimulateConfig, row: dict, dev, done: Callable[[str], None]) ->
 
 
 def dm_box(cfg: SimulateConfig, row: dict, *, suite: str, generator: str,
-           stage: Callable[[str], None] | None = None) -> tuple:
-    """A DM-only Box of one parameter row (ICs and COLA, no halos, no galaxies: write it with
+           stage: Callable[[str], None] | None = None, halos: bool = False) -> tuple:
+    """A DM-only Box of one parameter row (ICs and COLA, no galaxies: write it with
     ``write_box(..., dm_only=True)``) and its COLA particle positions, float32 (n³, 3) [Mpc/h].
 
     Its suite is `suite`; its meta records the DM settings and ``generator`` (e.g. ``"galaxygen 0.x generate"``); its
-    params the six parameters and the ICs seed. `stage(name)` is called after the first two of `STAGES`.
+    params the six parameters and the ICs seed. `halos`: also the COLA FoF halos (``catalogs/halos``, as
+    `simulate_box` finds them), else none. `stage(name)` is called after the first two of `STAGES`
+    (the halos are part of the second).
     """
     dev = resolve_device(cfg.device)
-    _, cola, dm, dm_velocity = cola_dm(cfg, row, dev, stage or (lambda _name: None))
+    done = stage or (lambda _name: None)
+    _, cola, dm, dm_velocity = cola_dm(cfg, row, dev, lambda name: None if name == STAGES[1] else done(name))
+    cat = None
+    if halos:
+        cat = find_halos(cola.pos, cfg.box_size, cola.particle_mass, vel=cola.vel, linking_length=cfg.linking_length,
+                         min_members=cfg.min_members, max_members_stored=cfg.max_members_stored)
+    done(STAGES[1])
     meta = {k: v for k, v in _provenance(cfg, row).items() if k in _DM_META}
+    if halos:
+        meta.update(n_halos_cola=len(cat["mass"]), linking_length=cfg.linking_length, min_members=cfg.min_members)
     params = {k: row[k] for k in FIDUCIAL}
     box = Box(box_size=cfg.box_size, grid=cfg.voxels, redshift=cfg.redshift, source="synthetic", suite=suite,
               name=row["name"], dm=dm, galaxies=np.zeros_like(dm), params={**params, "seed": float(row["seed"])},
-              dm_velocity=dm_velocity, meta={**meta, "generator": generator})
+              dm_velocity=dm_velocity, halos=cat, meta={**meta, "generator": generator})
     return box, _to_numpy(cola.pos).astype(np.float32)
 
 
