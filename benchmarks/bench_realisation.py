@@ -5,7 +5,8 @@ Usage: python benchmarks/bench_realisation.py [--work DIR] [--particles 64] [--g
        [--modes total poisson structured structured:2 ...] [--halos] [--set key=value ...] [--run NAME]
 
 A mode is a counts mode (`galaxygen.models.two_phase.phases.COUNTS`), optionally with ``:GAMMA``, the
-`sharpen` power of the expected counts inside each rate peak's region ("sharper rates").
+`sharpen` power of the expected counts inside each rate peak's region ("sharper rates"), and with
+``:GAMMA:SAT`` the satellites sharpened apart to the power SAT (``sharpen_satellites``).
 
 Stages (each skipped when its output is already in --work, so the modes can be re-measured
 without re-training): simulate a CV set of training and test boxes (built-in universe, tng-like
@@ -102,16 +103,17 @@ def main() -> None:
     _, test_dir, hod_dir, run_dir = prepare(a, work)
     predictions = {"hod": [hod_dir]}
     for spec in a.modes:
-        mode, _, gamma = spec.partition(":")
+        mode, _, rest = spec.partition(":")
+        gamma, _, sat = rest.partition(":")
         if mode not in COUNTS:
-            ap.error(f"--modes: {spec!r}: expected one of {', '.join(COUNTS)}, optionally with :SHARPEN")
+            ap.error(f"--modes: {spec!r}: expected one of {', '.join(COUNTS)}, optionally with :SHARPEN[:SATELLITES]")
         prefix = f"{a.run}_" if a.run else "halos_" if a.halos else ""
-        label = prefix + (mode if not gamma else f"{mode}_sharpen{gamma}")
+        label = prefix + (mode if not gamma else f"{mode}_sharpen{gamma}") + (f"_sat{sat}" if sat else "")
         folder = work / "predictions" / label
         samples = a.samples if mode in STOCHASTIC else 1
         t = time.perf_counter()
         tasks.predict(run_dir, sorted(test_dir.glob("*.h5")), folder, samples=samples, seed=a.seed,
-                      counts=mode, sharpen=float(gamma or 1.0), overwrite=True)
+                      counts=mode, sharpen=float(gamma or 1.0), sharpen_satellites=float(sat) if sat else None, overwrite=True)
         print(f"[predict {label}] {samples} realisation(s) per box, {time.perf_counter() - t:.1f} s")
         predictions[label] = [folder]
     metrics, _ = compute([test_dir], predictions)

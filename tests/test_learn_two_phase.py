@@ -199,3 +199,31 @@ def test_crop_weights_make_the_loss_the_weighted_mean_over_crops():
     torch.testing.assert_close(poisson(out, y, mask), (w * per_crop).sum() / w.sum())
     per_crop = torch.stack([weighted_ce(out[i], y[i] > 0, pos_weight=3.0) for i in range(3)])
     torch.testing.assert_close(weighted_ce(out, y > 0, mask, pos_weight=3.0), (w * per_crop).sum() / w.sum())
+
+
+def test_the_regressor_starts_at_the_mean_count_of_its_voxels(tmp_path):
+    """calibrate_head: the head's bias is log(mean count) over the kept voxels (Poisson), the mean count
+    itself for an MSE loss; with its weights zeroed the network's rate is that mean everywhere."""
+    from galaxygen.models.two_phase.losses import LossConfig, rate_from_output
+    from galaxygen.models.two_phase.networks import ModelConfig, build_network
+    from galaxygen.models.two_phase.phases import calibrate_head
+    from galaxygen.training.data import DataConfig, fit_transform, load_region, split_boxes
+
+    boxes = sorted(write_learnable_boxes(tmp_path, n=2).glob("*.h5"))
+    cfg = DataConfig(validation=0.0)
+    split = split_boxes(boxes, cfg)
+    tr = fit_transform(split.train, cfg)
+    loaded = [load_region(r, tr, cfg) for r in split.train]
+    keep = loaded[0].target > 0
+    keep[:4] = True
+    loaded[0].extras["keep"] = keep.float()
+    want = (float(loaded[0].target[keep].sum()) + float(loaded[1].target.sum())) / (int(keep.sum()) + 16 ** 3)
+    net = build_network(ModelConfig(name="unet", width=4, depth=1), 1, 1)
+    assert calibrate_head(net, loaded, LossConfig(name="poisson")) == pytest.approx(want)
+    assert float(net.head.bias.detach()) == pytest.approx(np.log(want), rel=1e-6)
+    with torch.no_grad():
+        net.head.weight.zero_()
+        rate = rate_from_output(net.eval()(loaded[0].inputs[None]), LossConfig(name="poisson"))
+    torch.testing.assert_close(rate, torch.full_like(rate, want))
+    calibrate_head(net, loaded, LossConfig(name="weighted_mse"))
+    assert float(net.head.bias.detach()) == pytest.approx(want, rel=1e-6)

@@ -155,3 +155,42 @@ def test_sharpening_keeps_the_rate_of_kept_voxels_whose_probability_is_zero():
     assert masked.sum() == pytest.approx(rate.sum(), rel=1e-6)
     assert sharp.sum() == pytest.approx(masked.sum(), rel=1e-5)
     assert (sharp[prob == 0] >= 0).all() and not np.allclose(sharp, masked)
+
+
+def test_the_central_and_the_satellites_sharpened_apart():
+    """central_sharpened: each region keeps its total; its central (p_R = min(1, lam_R)) sits at the peak
+    of the sharpened rates, its satellites (lam_R - p_R) follow the rates to their own power (1: the
+    rates themselves); the structured draws from (expected, central) have that mean, and a region
+    whose central share is 1 at its peak always holds a galaxy there."""
+    from galaxygen.models.two_phase.realisation import central_sharpened, central_shares
+
+    rate = _blobs()
+    reg = peak_regions(rate)
+    lam, central = central_sharpened(rate, 8.0, 1.0, reg)
+    for p in np.unique(reg[reg >= 0]):
+        sel = reg == p
+        total = rate[sel].sum()
+        assert lam[sel].sum() == pytest.approx(total, rel=1e-5)
+        assert central[sel].sum() == pytest.approx(min(1.0, total), rel=1e-9)
+        np.testing.assert_allclose(lam[sel] - central[sel], rate[sel] * (total - min(1.0, total)) / total,
+                                   rtol=1e-5, atol=1e-7)
+    peak = np.ravel_multi_index((4, 4, 4), rate.shape)
+    assert central.ravel()[peak] == pytest.approx(1.0)
+    np.testing.assert_allclose(central_shares(rate, reg)[reg == peak].sum(), 1.0)
+    # the same power for both: the central's share follows the same sharpened rates
+    same = central_sharpened(rate, 3.0, 3.0, reg)[1]
+    np.testing.assert_allclose(same, central_shares(sharpen_rates(rate, 3.0, reg), reg), rtol=1e-6, atol=1e-9)
+    draws = 2000
+    total = np.zeros_like(rate)
+    for i in range(draws):
+        g = structured_counts(lam, np.random.default_rng([11, i]), reg, central)
+        assert g.ravel()[peak] >= 1
+        total += g
+    occ = lam > 0
+    z = (total / draws - lam)[occ] / np.sqrt(lam[occ] / draws)
+    assert (z ** 2).sum() < stats.chi2.ppf(0.999, int(occ.sum()))
+    # through the two-phase path: expected_counts stores lam, galaxy_counts draws around it
+    np.testing.assert_allclose(expected_counts(None, rate, None, sharpen=8.0, sharpen_satellites=1.0), lam, rtol=1e-6)
+    a = galaxy_counts(None, rate, None, counts="structured", sharpen=8.0, sharpen_satellites=1.0,
+                      rng=np.random.default_rng(4))
+    np.testing.assert_array_equal(a, structured_counts(lam, np.random.default_rng(4), reg, central))

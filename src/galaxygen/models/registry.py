@@ -63,7 +63,8 @@ def two_phase_rates(run_dir: str | os.PathLike, device: Any) -> Callable[[Any], 
 
     def rates(box: Any) -> np.ndarray:
         prob, rate = two_phase_task.network_outputs(cfg, transform, models, box, cfg.infer, device)
-        return two_phase_phases.expected_counts(prob, rate, models.get("threshold"), sharpen=cfg.sharpen)
+        return two_phase_phases.expected_counts(prob, rate, models.get("threshold"), sharpen=cfg.sharpen,
+                                                sharpen_satellites=cfg.sharpen_satellites)
     return rates
 
 

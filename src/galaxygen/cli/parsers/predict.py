@@ -37,6 +37,10 @@ def register(sub) -> None:
                    help="two-phase runs: redistribute the expected counts inside each peak region as "
                         "(rate x classifier probability) to this power, keeping the region's total (1: "
                         "unchanged; default: the run config's `sharpen`)")
+    p.add_argument("--sharpen-satellites", type=float, default=None,
+                   help="two-phase runs: sharpen the satellites apart, to this power of the score (the "
+                        "central keeps --sharpen) (default: the run config's `sharpen_satellites`; "
+                        "null there: the satellites are sharpened with the central)")
     p.add_argument("--steps", type=int, default=None,
                    help="diffusion runs: ancestral sampling steps (default: the run config's)")
     p.add_argument("--mean", action="store_true", default=None,

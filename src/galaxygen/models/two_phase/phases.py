@@ -13,6 +13,7 @@ With ``condition_params`` both networks also take the box parameters (`film`), s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
@@ -24,7 +25,7 @@ from galaxygen.errors import ConfigError
 from galaxygen.stats.classification import voxel_metrics
 from galaxygen.models.two_phase.losses import LossConfig, make_loss, rate_from_output
 from galaxygen.models.two_phase.networks import ModelConfig, halo_for
-from galaxygen.models.two_phase.realisation import peak_regions, sharpen_rates, structured_counts
+from galaxygen.models.two_phase.realisation import central_sharpened, peak_regions, sharpen_rates, structured_counts
 from galaxygen.training.crops import CropDataset
 from galaxygen.training.data import BoxData, DataConfig
 from galaxygen.training.params import ConditionChoice, ParamTransform, check_condition_params
@@ -82,6 +83,9 @@ class TwoPhaseConfig:
         measured against the HOD by benchmarks/bench_realisation.py, docs/training.md).
     sharpen : the expected counts are redistributed inside each peak region as (rate × classifier
         probability) ** sharpen, keeping the region's total (`expected_counts`; 1: unchanged).
+    sharpen_satellites : None: the sharpening moves all the region's expected galaxies; a power: the
+        central follows score ** sharpen and the satellites score ** sharpen_satellites
+        (`realisation.central_sharpened`).
     condition_params : box parameters both networks take (`film`): 'none' (the default), 'auto' (those
         that vary across the training boxes) or a list of names.
     """
@@ -93,6 +97,7 @@ class TwoPhaseConfig:
     target_recall: float = 0.95
     counts: Literal["round", "total", "poisson", "structured"] = "total"
     sharpen: float = 1.0
+    sharpen_satellites: float | None = None
     condition_params: ConditionChoice = "none"
     data: DataConfig = field(default_factory=DataConfig)
     classifier: PhaseConfig = field(default_factory=_classifier_default)
@@ -103,6 +108,8 @@ class TwoPhaseConfig:
         require(len(self.phases) >= 1 and all(p in PHASES for p in self.phases) and len(set(self.phases)) == len(self.phases),
                 f"phases: expected a non-empty subset of {list(PHASES)}, got {list(self.phases)}")
         require(self.sharpen > 0, f"sharpen: expected a power > 0, got {self.sharpen}")
+        require(self.sharpen_satellites is None or self.sharpen_satellites > 0,
+                f"sharpen_satellites: expected a power > 0 or null, got {self.sharpen_satellites}")
         require(0.0 < self.target_recall <= 1.0, f"target_recall: expected in (0, 1], got {self.target_recall}")
         require(self.classifier.loss.kind == "classifier",
                 f"classifier.loss.name: {self.classifier.loss.name!r} is a regression loss")
@@ -172,23 +179,34 @@ STOCHASTIC = ("poisson", "structured")  # modes drawn with a random generator (s
 
 
 def expected_counts(prob: np.ndarray | None, rate: np.ndarray | None, threshold: float | None, *,
-                    sharpen: float = 1.0, regions: np.ndarray | None = None) -> np.ndarray:
+                    sharpen: float = 1.0, regions: np.ndarray | None = None,
+                    sharpen_satellites: float | None = None) -> np.ndarray:
     """The expected galaxies per voxel (N, N, N) float32 that `galaxy_counts` realises: the regressor's
     rate (clipped at 0) times the classifier mask (prob >= threshold); with `sharpen` != 1, its rates
     redistributed inside each peak region of the score as score**sharpen, keeping the region's total
     (`realisation.sharpen_rates`; score = rate × prob with a classifier, else the rate; `regions`:
-    `sharpening_regions`); without a regressor the mask itself (one galaxy per kept voxel). What a
-    prediction box stores as ``fields/galaxy_rate``."""
+    `sharpening_regions`), or with `sharpen_satellites` the central by score**sharpen and the
+    satellites by score**sharpen_satellites (`realisation.central_sharpened`); without a regressor
+    the mask itself (one galaxy per kept voxel). What a prediction box stores as ``fields/galaxy_rate``."""
+    return _expected(prob, rate, threshold, sharpen, regions, sharpen_satellites)[0]
+
+
+def _expected(prob, rate, threshold, sharpen, regions, sharpen_satellites) -> tuple[np.ndarray, np.ndarray | None]:
+    """`expected_counts` and the central shares of a separate satellite sharpening (else None)."""
     if rate is None:
         if prob is None:
             raise ConfigError("galaxy_counts: need a classifier probability or a regressor rate")
-        return (prob >= threshold).astype(np.float32)
+        return (prob >= threshold).astype(np.float32), None
     out = np.clip(rate, 0.0, None).astype(np.float32)
     if prob is not None:
         out = out * (prob >= threshold)
-    if sharpen == 1.0:
-        return out
-    return sharpen_rates(out, sharpen, regions, score=None if prob is None else sharpening_score(prob, out))
+    if sharpen == 1.0 and sharpen_satellites is None:
+        return out, None
+    score = None if prob is None else sharpening_score(prob, out)
+    if sharpen_satellites is not None:
+        regions = sharpening_regions(prob, out) if regions is None else regions
+        return central_sharpened(out, sharpen, sharpen_satellites, regions, score)
+    return sharpen_rates(out, sharpen, regions, score=score), None
 
 
 def sharpening_score(prob: np.ndarray, masked: np.ndarray) -> np.ndarray:
@@ -205,8 +223,10 @@ def sharpening_regions(prob: np.ndarray | None, masked: np.ndarray) -> np.ndarra
 
 
 def galaxy_counts(prob: np.ndarray | None, rate: np.ndarray | None, threshold: float | None, *,
-            counts: str = "round", rng: np.random.Generator | None = None, sharpen: float = 1.0) -> np.ndarray:
-    """Galaxies per voxel from the expected counts `expected_counts(prob, rate, threshold, sharpen)`.
+            counts: str = "round", rng: np.random.Generator | None = None, sharpen: float = 1.0,
+            sharpen_satellites: float | None = None) -> np.ndarray:
+    """Galaxies per voxel from the expected counts `expected_counts(prob, rate, threshold, sharpen,
+    sharpen_satellites)`.
 
     counts:
     * 'round': each voxel's rate rounded (a voxel needs rate >= 0.5 to hold a galaxy);
@@ -226,33 +246,37 @@ def galaxy_counts(prob: np.ndarray | None, rate: np.ndarray | None, threshold: f
         raise ConfigError(f"counts: expected one of {COUNTS}, got {counts!r}")
     if rate is None:
         return expected_counts(prob, rate, threshold)
-    return realise(*realisation_inputs(prob, rate, threshold, counts=counts, sharpen=sharpen), counts, rng)
+    return realise(*realisation_inputs(prob, rate, threshold, counts=counts, sharpen=sharpen,
+                                       sharpen_satellites=sharpen_satellites), counts, rng)
 
 
 def realisation_inputs(prob: np.ndarray | None, rate: np.ndarray | None, threshold: float | None, *,
-                       counts: str, sharpen: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
+                       counts: str, sharpen: float = 1.0,
+                       sharpen_satellites: float | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """What `realise` needs, computed once per box for any number of realisations: the expected counts
-    (`expected_counts`, float32 (N, N, N)) and the peak regions the structured mode and sharpening use
-    (`realisation.peak_regions` of the sharpening score; None when neither applies)."""
+    (`expected_counts`, float32 (N, N, N)), the peak regions the structured mode and sharpening use
+    (`realisation.peak_regions` of the sharpening score; None when neither applies) and the central
+    shares of a separate satellite sharpening (else None)."""
     masked = expected_counts(prob, rate, threshold)
     if rate is None:
-        return masked, None
-    if sharpen != 1.0:
+        return masked, None, None
+    if sharpen != 1.0 or sharpen_satellites is not None:
         regions = sharpening_regions(prob, masked)
-        return expected_counts(prob, rate, threshold, sharpen=sharpen, regions=regions), regions
-    return masked, (peak_regions(masked) if counts == "structured" else None)
+        lam, central = _expected(prob, rate, threshold, sharpen, regions, sharpen_satellites)
+        return lam, regions, central
+    return masked, (peak_regions(masked) if counts == "structured" else None), None
 
 
-def realise(lam: np.ndarray, regions: np.ndarray | None, counts: str,
+def realise(lam: np.ndarray, regions: np.ndarray | None, central: np.ndarray | None, counts: str,
             rng: np.random.Generator | None) -> np.ndarray:
-    """Galaxies per voxel (float32 whole numbers) from expected counts `lam` and their `regions`
-    (`realisation_inputs`) by the mode `counts` (see `galaxy_counts`)."""
+    """Galaxies per voxel (float32 whole numbers) from expected counts `lam`, their `regions` and central
+    shares (`realisation_inputs`) by the mode `counts` (see `galaxy_counts`)."""
     if counts in STOCHASTIC and rng is None:
         raise ConfigError(f"galaxy_counts: {counts} counts need a random generator (seed)")
     if counts == "poisson":
         return rng.poisson(lam).astype(np.float32)
     if counts == "structured":
-        return structured_counts(lam, rng, regions)
+        return structured_counts(lam, rng, regions, central)
     if counts == "round":
         return np.rint(lam).astype(np.float32)
     return largest_remainder(lam)
@@ -348,6 +372,24 @@ class ClassifierTask:
             th = threshold_for_recall(p, t > 0, self.cfg.target_recall)
             out.update(precision_at_recall=th.precision, threshold=th.threshold)
         return out
+
+
+def calibrate_head(model: torch.nn.Module, boxes: Sequence[BoxData], loss: LossConfig) -> float:
+    """Start the regressor at the training boxes' mean count m over the voxels it trains on (the
+    ``keep`` mask, else the region): its 1³ head's bias set to log m for the Poisson loss (rate = exp
+    output), to m otherwise. Without it an un-normalised network starts near rate 1 and its first
+    steps, on crops where nearly every voxel is empty, push all rates towards 0. Returns m."""
+    total = count = 0.0
+    for b in boxes:
+        sel = torch.from_numpy(b.mask())
+        if "keep" in b.extras:
+            sel = sel & (b.extras["keep"] > 0)
+        total += float(b.target[sel].sum(dtype=torch.float64))
+        count += float(sel.sum())
+    m = max(total / max(count, 1.0), 1e-6)
+    with torch.no_grad():
+        model.head.bias.fill_(math.log(m) if loss.name == "poisson" else m)
+    return m
 
 
 class RegressorTask:

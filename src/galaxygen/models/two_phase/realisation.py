@@ -27,6 +27,12 @@ concentrated towards the peak (score = rate and gamma = 1: unchanged). The two-p
 a voxel by rate × classifier probability (both networks agreeing on the peak), its regions being
 those of that score. The realisation's expected counts are then the sharpened
 rates, which is what a prediction box stores as ``fields/galaxy_rate``.
+
+`central_sharpened` sharpens the central and the satellites apart: the central's share c_v is
+water-filled over the rates sharpened with one power (at the peak of the score), while the region's
+satellites, lam_R - p_R on average, are spread as the score to another, smaller power, as an HOD puts
+its central at the halo centre and spreads its satellites over the halo profile. Expected counts
+c_v + s_v; `structured_counts` draws the central from c and the satellites from s when given `central`.
 """
 
 from __future__ import annotations
@@ -122,7 +128,44 @@ def sharpen_rates(rate: np.ndarray, gamma: float, regions: np.ndarray | None = N
     return out.reshape(rate.shape).astype(np.float32)
 
 
-def structured_counts(rate: np.ndarray, rng: np.random.Generator, regions: np.ndarray | None = None) -> np.ndarray:
+def central_shares(rate: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """c_v (module doc, step 2): each region's central probability p_R = min(1, lam_R) water-filled over
+    its voxels in decreasing rate, c_v = min(rate_v, max(0, p_R - sum of the higher rates)).
+
+    rate (N, N, N) >= 0, regions: their `peak_regions` (-1 where rate is 0). Returns float64 (N, N, N),
+    summing to p_R over each region."""
+    rate = np.clip(np.asarray(rate, dtype=np.float64), 0.0, None)
+    vox, _, r_s, starts, totals = _sorted_regions(rate, np.where(rate > 0, regions, -1))
+    sizes = np.diff(np.r_[starts, len(vox)])
+    cum = np.cumsum(r_s)
+    before = np.repeat(np.r_[0.0, cum[:-1]][starts] if len(vox) else np.zeros(0), sizes)
+    above = cum - r_s - before  # the rates of the region's higher voxels
+    out = np.zeros(rate.size)
+    out[vox] = np.clip(np.repeat(np.minimum(totals, 1.0), sizes) - above, 0.0, r_s)
+    return out.reshape(rate.shape)
+
+
+def central_sharpened(rate: np.ndarray, gamma: float, satellite_gamma: float, regions: np.ndarray,
+                      score: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The central and the satellites sharpened apart (module doc): the expected counts c + s and the
+    central share c, both (N, N, N). c = `central_shares` of `sharpen_rates(rate, gamma, regions,
+    score)` (p_R at the peak of the score); s = `sharpen_rates(rate, satellite_gamma, regions, score)`
+    × (lam_R - p_R) / lam_R, the region's satellites. Every region keeps its total lam_R.
+    Returns (float32 expected counts, float64 central shares)."""
+    rate = np.clip(np.asarray(rate, dtype=np.float64), 0.0, None)
+    regions = np.where(rate > 0, regions, -1)
+    central = central_shares(sharpen_rates(rate, gamma, regions, score), regions)
+    spread = sharpen_rates(rate, satellite_gamma, regions, score).astype(np.float64)
+    vox, _, r_s, starts, totals = _sorted_regions(rate, regions)
+    sizes = np.diff(np.r_[starts, len(vox)])
+    sat = np.zeros(rate.size)
+    keep = np.where(totals > 0, (totals - np.minimum(totals, 1.0)) / np.where(totals > 0, totals, 1.0), 0.0)
+    sat[vox] = spread.ravel()[vox] * np.repeat(keep, sizes)
+    return (central + sat.reshape(rate.shape)).astype(np.float32), central
+
+
+def structured_counts(rate: np.ndarray, rng: np.random.Generator, regions: np.ndarray | None = None,
+                      central: np.ndarray | None = None) -> np.ndarray:
     """One structured realisation of the rate field (module doc): centrals at the rate peaks,
     satellites Poisson around them; the expected count of every voxel equals its rate.
 
@@ -131,6 +174,8 @@ def structured_counts(rate: np.ndarray, rng: np.random.Generator, regions: np.nd
     rate : (N, N, N) expected galaxies per voxel (>= 0; negative values are treated as 0)
     rng : numpy Generator, the only randomness (same state -> same field)
     regions : `peak_regions(rate)`, computed when None
+    central : (N, N, N) the central's share c_v of each voxel (`central_sharpened`; 0 <= c_v <= rate_v,
+        at most 1 per region); None: `central_shares(rate, regions)`. Satellites: Poisson(rate - c).
 
     Returns
     -------
@@ -138,23 +183,21 @@ def structured_counts(rate: np.ndarray, rng: np.random.Generator, regions: np.nd
     """
     rate = np.clip(np.asarray(rate, dtype=np.float64), 0.0, None)
     regions = peak_regions(rate) if regions is None else regions
-    vox, _, r_s, starts, totals = _sorted_regions(rate, regions)
-    sizes = np.diff(np.r_[starts, len(vox)])
-    p_cen = np.minimum(totals, 1.0)
-    cum = np.cumsum(r_s)
-    before = np.repeat(np.r_[0.0, cum[:-1]][starts] if len(vox) else np.zeros(0), sizes)
-    above = cum - r_s - before  # the rates of the region's higher voxels
-    share = np.clip(np.repeat(p_cen, sizes) - above, 0.0, r_s)  # c_v: the central's water-filled share
+    regions = np.where(rate > 0, regions, -1)
+    central = central_shares(rate, regions) if central is None else np.clip(np.asarray(central, np.float64), 0.0, rate)
+    # the region's voxels by decreasing central share: those with c_v > 0 first (a prefix: water-filled)
+    vox, _, share, starts, p_cen = _sorted_regions(central, regions)
+    p_cen = np.where(p_cen > 1.0 - 1e-9, 1.0, p_cen)  # a full region always holds its central
     out = np.zeros(rate.size, dtype=np.int64)
     # satellites: Poisson on the residual rates (draw first: fixed order of the generator's use)
-    out[vox] = rng.poisson(r_s - share)
+    out[vox] = rng.poisson(np.clip(rate.ravel()[vox] - share, 0.0, None))
     u = rng.random(len(starts))
     has_central = u < p_cen
-    # the central's voxel: first in decreasing rate where the region's running sum of c_v exceeds u
+    # the central's voxel: first in decreasing share where the region's running sum of c_v exceeds u
     cum_share = np.cumsum(share)
     base = np.r_[0.0, cum_share[:-1]][starts] if len(vox) else np.zeros(0)
     pos = np.searchsorted(cum_share, base[has_central] + u[has_central], side="right")
-    # the voxels with c_v > 0 are a prefix of each region (decreasing rate): rounding of the running
+    # the voxels with c_v > 0 are a prefix of each region (decreasing share): rounding of the running
     # sums can only push the search past that prefix's last voxel, never onto a voxel with c_v = 0
     last = starts + np.add.reduceat((share > 0).astype(np.int64), starts) - 1 if len(vox) else starts
     pos = np.minimum(pos, last[has_central])

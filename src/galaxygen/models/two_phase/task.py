@@ -30,8 +30,9 @@ from galaxygen.errors import GalaxygenError
 from galaxygen.io import check_writable, write_json
 from galaxygen.models.two_phase.losses import rate_from_output
 from galaxygen.models.two_phase.networks import build_network
-from galaxygen.models.two_phase.phases import (COUNTS, STOCHASTIC, ClassifierTask, RegressorTask, TwoPhaseConfig,
-                                               infer_box, realisation_inputs, realise, threshold_for_recall)
+from galaxygen.models.two_phase.phases import (COUNTS, STOCHASTIC, ClassifierTask, RegressorTask,
+                                               TwoPhaseConfig, calibrate_head, infer_box, realisation_inputs,
+                                               realise, threshold_for_recall)
 from galaxygen.progress import progress
 from galaxygen.training import distributed as D
 from galaxygen.training.data import BoxData, Split, Transform, fit_transform, load_region
@@ -83,8 +84,10 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
                 b.extras.pop("prob")
     if "regressor" in cfg.phases:
         torch.manual_seed(cfg.seed + 1000)
-        task = RegressorTask(build_network(cfg.regressor.model, transform.channels, 1, n_params), train_boxes,
-                             val_boxes, cfg, dist.device, threshold["threshold"] if threshold else None, params)
+        net = build_network(cfg.regressor.model, transform.channels, 1, n_params)
+        calibrate_head(net, train_boxes, cfg.regressor.loss)
+        task = RegressorTask(net, train_boxes, val_boxes, cfg, dist.device, threshold["threshold"] if threshold else None,
+                             params)
         trainer = Trainer(task, cfg.regressor.train, run.phase("regressor"), dist=dist, resume=resume,
                           config=config, name="regressor")
         summary["regressor"] = trainer.fit()
@@ -179,11 +182,11 @@ def prediction_files(run_dir: Path, name: str, out_dir: Path, *, samples: int = 
 def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int = 1, seed: int = 0,
             device: str = "auto", overwrite: bool = False, tile: int | None = None,
             batch: int | None = None, counts: str | None = None, halo: int | None = None,
-            sharpen: float | None = None) -> list[Path]:
+            sharpen: float | None = None, sharpen_satellites: float | None = None) -> list[Path]:
     """Write one prediction box per input box (``samples`` realisations with a seeded counts mode,
     'poisson' or 'structured').
 
-    `counts` (one of COUNTS, see `galaxy_counts`) and `sharpen` replace the run config's choices; `tile`, `halo`
+    `counts` (one of COUNTS, see `galaxy_counts`), `sharpen` and `sharpen_satellites` replace the run config's choices; `tile`, `halo`
     and `batch` its ``infer`` settings (halo None there: exact, the networks' receptive radii). Sample k of a
     box draws from ``numpy.random.default_rng([seed, k])``. Every box also stores ``fields/galaxy_rate``,
     the expected counts its ``fields/galaxies`` realises (`expected_counts`).
@@ -197,6 +200,9 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
         raise GalaxygenError(f"--counts: expected one of {', '.join(COUNTS)}, got {counts!r}")
     if not sharpen > 0:
         raise GalaxygenError(f"--sharpen: expected a power > 0, got {sharpen}")
+    sharpen_satellites = cfg.sharpen_satellites if sharpen_satellites is None else float(sharpen_satellites)
+    if sharpen_satellites is not None and not sharpen_satellites > 0:
+        raise GalaxygenError(f"--sharpen-satellites: expected a power > 0, got {sharpen_satellites}")
     if samples > 1 and counts not in STOCHASTIC:
         raise GalaxygenError(f"--samples > 1 needs seeded counts ({counts} counts are deterministic): "
                              f"pass --counts {' or '.join(STOCHASTIC)}")
@@ -215,15 +221,18 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
         for o in outs:
             check_writable(o, overwrite)
         prob, rate = network_outputs(cfg, transform, models, box, infer_cfg, dev)
-        lam, regions = realisation_inputs(prob, rate, models.get("threshold"), counts=counts, sharpen=sharpen)
+        lam, regions, central = realisation_inputs(prob, rate, models.get("threshold"), counts=counts,
+                                                   sharpen=sharpen, sharpen_satellites=sharpen_satellites)
         for k, o in enumerate(outs):
             rng = np.random.default_rng([seed, k])
             # without a regressor the galaxies are the classifier mask itself (one per kept voxel)
-            gal = lam if rate is None else realise(lam, regions, counts, rng)
+            gal = lam if rate is None else realise(lam, regions, central, counts, rng)
             pbox = prediction_box(box, gal, model=label, trained_on=",".join(trained_on), seed=seed,
                                   source_path=path, realisation=k if counts in STOCHASTIC else None,
                                   realisations=samples, galaxy_rate=lam,
                                   extra_meta={"run": str(run_dir), "counts": counts, "sharpen": sharpen,
+                                              "sharpen_satellites": -1.0 if sharpen_satellites is None
+                                              else sharpen_satellites,
                                               **({"threshold": models["threshold"]} if "threshold" in models else {})})
             write_box(o, pbox, overwrite=overwrite)
             written.append(o)

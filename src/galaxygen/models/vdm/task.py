@@ -277,8 +277,9 @@ class TargetExtras:
             out = {}
             if self.cfg.smoothing > 0:
                 out["smooth"] = gaussian_smooth(box.galaxies, self.cfg.smoothing)
-            if self.rates is not None:
-                out["rate"] = self.rates(box)
+            if self.rates is not None:  # the rate source may take halos or velocities the VDM does not read
+                full = box if box.halos is not None else read_box(path, catalogs=True, velocity=True)
+                out["rate"] = self.rates(full)
             self._cache[path] = out
         return self._cache[path]
 
@@ -363,7 +364,7 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
     out_dir = Path(out_dir)
     written: list[Path] = []
     for path in progress(boxes, desc="predict", unit="box"):
-        box = read_box(path, catalogs=True, velocity=dm_tr.velocity, allow_dm_only=True)
+        box = read_box(path, catalogs=True, velocity=dm_tr.velocity or rates is not None, allow_dm_only=True)
         files = prediction_files(run_dir, box.name, out_dir, samples=samples, mean=scfg.mean)
         outs, mean_path = files[:samples], (files[samples] if scfg.mean else None)
         for o in outs + ([mean_path] if mean_path else []):
