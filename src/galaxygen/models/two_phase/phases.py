@@ -79,8 +79,9 @@ class TwoPhaseConfig:
     counts : how the regressor's expected counts become galaxies (`galaxy_counts`); 'total' (the
         dataclass default) keeps the box's expected number of galaxies in the likeliest voxels, which
         needs calibrated rates: the default regressor loss 'poisson' (an up-weighted MSE inflates
-        them); the shipped configs use 'structured' with ``sharpen: 3`` (a seeded realisation,
-        measured against the HOD by benchmarks/bench_realisation.py, docs/training.md).
+        them); the shipped configs use 'structured' with ``sharpen: 3, sharpen_satellites: 1`` (a
+        seeded realisation, measured against the HOD by benchmarks/bench_realisation.py,
+        docs/evaluation.md).
     sharpen : the expected counts are redistributed inside each peak region as (rate × classifier
         probability) ** sharpen, keeping the region's total (`expected_counts`; 1: unchanged).
     sharpen_satellites : None: the sharpening moves all the region's expected galaxies; a power: the
