@@ -133,3 +133,22 @@ def test_augmented_crops_keep_velocity_and_halo_channels(tmp_path):
         k = next(k for k in range(48) if torch.equal(apply_symmetry(p["input"][:1], k), a["input"][:1]))
         torch.testing.assert_close(a["input"][4:], apply_symmetry(p["input"][4:], k))  # the halo channel
         torch.testing.assert_close(a["input"][1:4], apply_symmetry(p["input"][1:4], k, vector=True))
+
+
+def test_a_cascade_on_a_halo_run_needs_halos_too(halo_run, tmp_path):
+    """A run whose config names a cascade on a halo run (a VDM cascade) needs catalogs/halos in its
+    inputs as well: `takes_halos` follows the cascade, `check_inputs` refuses before any work."""
+    from galaxygen.training.run_inputs import check_inputs
+
+    vdm = tmp_path / "vdm-run"
+    vdm.mkdir()
+    (vdm / "inputs.json").write_text(json.dumps({"geometries": [], "boxes": [], "halos": False}))
+    (vdm / "config.json").write_text(json.dumps({"task": "vdm", "cascade": str(halo_run)}))
+    assert takes_halos(vdm)
+    (vdm / "config.json").write_text(json.dumps({"task": "vdm", "cascade": None}))
+    assert not takes_halos(vdm)
+    (vdm / "config.json").write_text(json.dumps({"task": "vdm", "cascade": str(halo_run)}))
+    dm_only = learnable_box("DM", N, seed=9)
+    path = write_box(tmp_path / "DM.h5", dm_only.replace(galaxies=np.zeros_like(dm_only.galaxies)), dm_only=True)
+    with pytest.raises(GalaxygenError, match=r"DM\.h5: catalogs/halos missing, .*its cascade's"):
+        check_inputs(vdm, [path])

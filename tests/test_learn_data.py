@@ -139,6 +139,8 @@ def test_unbiased_weights_give_focused_crops_the_uniform_expectation(tmp_path):
     assert abs(wy.mean() - truth) < 4 * wy.std() / np.sqrt(len(wy))
     assert w.mean() == pytest.approx(1.0, abs=4 * w.std() / np.sqrt(len(w)))
     assert "weight" not in CropDataset(ds.boxes, DataConfig(crop=4, pad=0, focus=0.8), seed=3)[0]
+    with pytest.raises(ConfigError, match="data.unbiased: needs data.focus < 1"):
+        DataConfig(focus=1.0, unbiased=True)  # no uniform crops: the weights could not unbias
     one = split_boxes(boxes[:1], DataConfig(crop=4, validation=0.25))  # a single box: slabs
     with pytest.raises(ConfigError, match="split in slabs"):
         CropDataset([load_region(one.train[0], tr, cfg)], cfg, seed=0)

@@ -66,6 +66,8 @@ class DataConfig:
         require(self.pad >= 0, f"data.pad: expected >= 0 voxels, got {self.pad}")
         require(0.0 <= self.focus <= 1.0, f"data.focus: expected a share in [0, 1], got {self.focus}")
         require(0.0 <= self.jitter <= 1.0, f"data.jitter: expected a fraction of the crop in [0, 1], got {self.jitter}")
+        require(not self.unbiased or self.focus < 1.0,
+                f"data.unbiased: needs data.focus < 1 (uniform crops must be drawn too), got {self.focus}")
         require(0.0 <= self.validation < 1.0 and 0.0 <= self.test < 1.0 and self.validation + self.test < 1.0,
                 f"data.validation + data.test: expected fractions summing below 1, got {self.validation}, {self.test}")
         require(self.slab_axis in (0, 1, 2), f"data.slab_axis: expected 0, 1 or 2, got {self.slab_axis}")

@@ -66,9 +66,13 @@ def write_inputs(run_dir: Path, split, halos: bool = False) -> Path:
 
 
 def takes_halos(run_dir: str | Path) -> bool:
-    """Whether the run takes a halo channel (its inputs need ``catalogs/halos``); False without inputs.json."""
-    path = Path(run_dir) / INPUTS
-    return path.is_file() and bool(json.loads(path.read_text()).get("halos", False))
+    """Whether the run's inputs need ``catalogs/halos``: it takes a halo channel (its inputs.json), or it
+    is a cascade (``cascade`` in its config.json) on a run that does. False without those files."""
+    path, config = Path(run_dir) / INPUTS, Path(run_dir) / "config.json"
+    if path.is_file() and json.loads(path.read_text()).get("halos", False):
+        return True
+    cascade = json.loads(config.read_text()).get("cascade") if config.is_file() else None
+    return bool(cascade) and takes_halos(cascade)
 
 
 def _differences(g: dict[str, float], ref: dict[str, float]) -> list[str]:
@@ -117,7 +121,7 @@ def check_inputs(run_dir: str | Path, paths: Sequence[Path], *, allow_mismatch: 
 
     Raises GalaxygenError naming the first input whose box size, voxel size or redshift differ from
     every training geometry, unless `allow_mismatch` (then it is a warning), and the first input
-    without ``catalogs/halos`` when the run takes a halo channel (always). Logs a warning for every
+    without ``catalogs/halos`` when the run needs them (`takes_halos`; always). Logs a warning for every
     input that was in the run's training or validation split. A run without inputs.json (trained by
     an older galaxygen) is not checked, with a warning.
     """
@@ -132,11 +136,12 @@ def check_inputs(run_dir: str | Path, paths: Sequence[Path], *, allow_mismatch: 
     for entry in record.get("boxes", []):
         if entry["split"] != "test":
             used.setdefault(entry["dm"], []).append(entry["split"])
-    mismatched = []
+    mismatched, halos = [], takes_halos(run_dir)
     for p in paths:
-        if record.get("halos") and "halos" not in read_header(p).catalogs:
+        if halos and "halos" not in read_header(p).catalogs:
             raise GalaxygenError(f"{p}: catalogs/halos missing, and {run_dir} takes a halo channel (data.halos: "
-                                 f"true): make the box with `galaxygen simulate`, or ingest it with --halos")
+                                 f"true, its own or its cascade's): make the box with `galaxygen simulate`, or "
+                                 f"ingest it with --halos")
         box = read_box(p, catalogs=False, velocity=False, allow_dm_only=True)
         g = geometry(box)
         diffs = [_differences(g, ref) for ref in geometries]

@@ -431,7 +431,8 @@ class RegressorTask:
             prob = b.extras["prob"].numpy() if "prob" in b.extras else None
             # the run's counts rule (random draws would make the metrics random: rounded instead)
             counts = "round" if self.cfg.counts in STOCHASTIC else self.cfg.counts
-            pred = galaxy_counts(prob, rate, self.threshold, counts=counts, sharpen=self.cfg.sharpen)
+            pred = galaxy_counts(prob, rate, self.threshold, counts=counts, sharpen=self.cfg.sharpen,
+                                   sharpen_satellites=self.cfg.sharpen_satellites)
             preds.append(pred[m.numpy()])
             truths.append(b.target.numpy()[m.numpy()])
         p, t = np.concatenate(preds), np.concatenate(truths)

@@ -187,6 +187,9 @@ def structured_counts(rate: np.ndarray, rng: np.random.Generator, regions: np.nd
     central = central_shares(rate, regions) if central is None else np.clip(np.asarray(central, np.float64), 0.0, rate)
     # the region's voxels by decreasing central share: those with c_v > 0 first (a prefix: water-filled)
     vox, _, share, starts, p_cen = _sorted_regions(central, regions)
+    if len(p_cen) and p_cen.max() > 1.0 + 1e-6:
+        raise ConfigError(f"structured_counts: central shares sum to {p_cen.max():.6g} > 1 in a region: expected "
+                          f"at most one central per region (pass the regions the shares were made for)")
     p_cen = np.where(p_cen > 1.0 - 1e-9, 1.0, p_cen)  # a full region always holds its central
     out = np.zeros(rate.size, dtype=np.int64)
     # satellites: Poisson on the residual rates (draw first: fixed order of the generator's use)

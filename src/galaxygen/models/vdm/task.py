@@ -278,8 +278,7 @@ class TargetExtras:
             if self.cfg.smoothing > 0:
                 out["smooth"] = gaussian_smooth(box.galaxies, self.cfg.smoothing)
             if self.rates is not None:  # the rate source may take halos or velocities the VDM does not read
-                full = box if box.halos is not None else read_box(path, catalogs=True, velocity=True)
-                out["rate"] = self.rates(full)
+                out["rate"] = self.rates(read_box(path, catalogs=True, velocity=True))
             self._cache[path] = out
         return self._cache[path]
 
