@@ -168,5 +168,5 @@ def test_a_halo_run_generates_from_cola_halos(tmp_path):
     np.testing.assert_allclose(np.sort(members), np.sort(want["mass"]), rtol=1e-6)
     bare = kept["box"].replace(halos=None)
     write_box(tmp_path / "bare.h5", bare, dm_only=True)
-    with pytest.raises(GalaxygenError, match="catalogs/halos missing"):
+    with pytest.raises(GalaxygenError, match=r"catalogs/halos \(pos, mass\) missing"):
         predict(tmp_path / "run", [tmp_path / "bare.h5"], tmp_path / "pred")

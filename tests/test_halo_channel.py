@@ -104,7 +104,7 @@ def test_a_halo_run_reads_its_halo_channel(halo_run):
 def test_a_halo_run_refuses_a_box_without_halos_before_writing(halo_run, tmp_path):
     dm_only = learnable_box("DM", N, seed=9)
     path = write_box(tmp_path / "DM.h5", dm_only.replace(galaxies=np.zeros_like(dm_only.galaxies)), dm_only=True)
-    with pytest.raises(GalaxygenError, match=r"DM\.h5: catalogs/halos missing, and .* takes a halo channel") as e:
+    with pytest.raises(GalaxygenError, match=r"DM\.h5: catalogs/halos \(pos, mass\) missing, and .* takes a halo channel") as e:
         registry.predict(halo_run, [path], tmp_path / "pred")
     assert "\n" not in str(e.value)
     assert not (tmp_path / "pred").exists() or not any((tmp_path / "pred").iterdir())
@@ -150,5 +150,5 @@ def test_a_cascade_on_a_halo_run_needs_halos_too(halo_run, tmp_path):
     (vdm / "config.json").write_text(json.dumps({"task": "vdm", "cascade": str(halo_run)}))
     dm_only = learnable_box("DM", N, seed=9)
     path = write_box(tmp_path / "DM.h5", dm_only.replace(galaxies=np.zeros_like(dm_only.galaxies)), dm_only=True)
-    with pytest.raises(GalaxygenError, match=r"DM\.h5: catalogs/halos missing, .*its cascade's"):
+    with pytest.raises(GalaxygenError, match=r"DM\.h5: catalogs/halos \(pos, mass\) missing, .*its cascade's"):
         check_inputs(vdm, [path])

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from galaxygen.box import PARAM_NAMES, Box, read_box, read_header
+from galaxygen.catalog import voxel_index
 from galaxygen.config import require
 from galaxygen.errors import ConfigError, GalaxygenError
 from galaxygen.fingerprint import array_hash, fingerprint, params_hash
@@ -235,20 +236,21 @@ HALO_MASS_UNIT = 1e10  # [Msun/h], the unit of the halo channel's masses
 def halo_mass_grid(pos: np.ndarray, mass: np.ndarray, box_size: float, grid: int) -> np.ndarray:
     """(N, N, N) float64: total mass [HALO_MASS_UNIT] of the halos whose centre `pos` (h, 3) [Mpc/h,
     periodic] lies in each voxel (NGP), from their masses `mass` (h,) [Msun/h]; zero where none is."""
-    out = np.zeros(grid ** 3, np.float64)
-    pos = np.asarray(pos, np.float64).reshape(-1, 3)
-    if len(pos):
-        vox = np.floor(pos / box_size * grid).astype(np.int64) % grid
-        flat = (vox[:, 0] * grid + vox[:, 1]) * grid + vox[:, 2]
-        out += np.bincount(flat, weights=np.asarray(mass, np.float64) / HALO_MASS_UNIT, minlength=grid ** 3)
-    return out.reshape((grid,) * 3)
+    flat = voxel_index(np.asarray(pos, np.float64).reshape(-1, 3), grid, box_size)
+    out = np.bincount(flat, weights=np.asarray(mass, np.float64) / HALO_MASS_UNIT, minlength=grid ** 3)
+    return out.astype(np.float64).reshape((grid,) * 3)
+
+
+def halos_missing(where: str, run: str) -> str:
+    """The one-line error for an input without the halo catalogue that `run` (a name) needs."""
+    return (f"{where}: catalogs/halos (pos, mass) missing, and {run} takes a halo channel (data.halos: true, its "
+            f"own or its cascade's): make the box with `galaxygen simulate`, or ingest it with --halos")
 
 
 def box_halo_grid(box: Box, where: str) -> np.ndarray:
     """`halo_mass_grid` of a box's ``catalogs/halos``; GalaxygenError naming `where` when it has none."""
     if box.halos is None or "pos" not in box.halos or "mass" not in box.halos:
-        raise GalaxygenError(f"{where}: catalogs/halos (pos, mass) missing, and the run takes a halo channel "
-                             f"(data.halos: true): make the box with `galaxygen simulate`, or ingest it with --halos")
+        raise GalaxygenError(halos_missing(where, "the run"))
     return halo_mass_grid(box.halos["pos"], box.halos["mass"], box.box_size, box.grid)
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import numpy as np
 
 from galaxygen.box import Box, read_box, read_header
 from galaxygen.fingerprint import array_hash
+from galaxygen.training.data import halos_missing
 from galaxygen.errors import GalaxygenError
 from galaxygen.io import write_json
 
@@ -139,9 +140,7 @@ def check_inputs(run_dir: str | Path, paths: Sequence[Path], *, allow_mismatch: 
     mismatched, halos = [], takes_halos(run_dir)
     for p in paths:
         if halos and "halos" not in read_header(p).catalogs:
-            raise GalaxygenError(f"{p}: catalogs/halos missing, and {run_dir} takes a halo channel (data.halos: "
-                                 f"true, its own or its cascade's): make the box with `galaxygen simulate`, or "
-                                 f"ingest it with --halos")
+            raise GalaxygenError(halos_missing(str(p), str(run_dir)))
         box = read_box(p, catalogs=False, velocity=False, allow_dm_only=True)
         g = geometry(box)
         diffs = [_differences(g, ref) for ref in geometries]

@@ -189,25 +189,31 @@ def expected_counts(prob: np.ndarray | None, rate: np.ndarray | None, threshold:
     `sharpening_regions`), or with `sharpen_satellites` the central by score**sharpen and the
     satellites by score**sharpen_satellites (`realisation.central_sharpened`); without a regressor
     the mask itself (one galaxy per kept voxel). What a prediction box stores as ``fields/galaxy_rate``."""
-    return _expected(prob, rate, threshold, sharpen, regions, sharpen_satellites)[0]
+    masked = _masked(prob, rate, threshold)
+    if rate is None or (sharpen == 1.0 and sharpen_satellites is None):
+        return masked
+    regions = sharpening_regions(prob, masked) if regions is None else regions
+    return _sharpened(prob, masked, sharpen, regions, sharpen_satellites)[0]
 
 
-def _expected(prob, rate, threshold, sharpen, regions, sharpen_satellites) -> tuple[np.ndarray, np.ndarray | None]:
-    """`expected_counts` and the central shares of a separate satellite sharpening (else None)."""
+def _masked(prob, rate, threshold) -> np.ndarray:
+    """The regressor's rate (clipped at 0) times the classifier mask, float32 (N, N, N); the mask alone
+    without a regressor."""
     if rate is None:
         if prob is None:
             raise ConfigError("galaxy_counts: need a classifier probability or a regressor rate")
-        return (prob >= threshold).astype(np.float32), None
+        return (prob >= threshold).astype(np.float32)
     out = np.clip(rate, 0.0, None).astype(np.float32)
-    if prob is not None:
-        out = out * (prob >= threshold)
-    if sharpen == 1.0 and sharpen_satellites is None:
-        return out, None
-    score = None if prob is None else sharpening_score(prob, out)
+    return out if prob is None else out * (prob >= threshold)
+
+
+def _sharpened(prob, masked, sharpen, regions, sharpen_satellites) -> tuple[np.ndarray, np.ndarray | None]:
+    """The sharpened expected counts of the masked rates in their `regions` and the central shares of a
+    separate satellite sharpening (else None)."""
+    score = None if prob is None else sharpening_score(prob, masked)
     if sharpen_satellites is not None:
-        regions = sharpening_regions(prob, out) if regions is None else regions
-        return central_sharpened(out, sharpen, sharpen_satellites, regions, score)
-    return sharpen_rates(out, sharpen, regions, score=score), None
+        return central_sharpened(masked, sharpen, sharpen_satellites, regions, score)
+    return sharpen_rates(masked, sharpen, regions, score=score), None
 
 
 def sharpening_score(prob: np.ndarray, masked: np.ndarray) -> np.ndarray:
@@ -258,12 +264,12 @@ def realisation_inputs(prob: np.ndarray | None, rate: np.ndarray | None, thresho
     (`expected_counts`, float32 (N, N, N)), the peak regions the structured mode and sharpening use
     (`realisation.peak_regions` of the sharpening score; None when neither applies) and the central
     shares of a separate satellite sharpening (else None)."""
-    masked = expected_counts(prob, rate, threshold)
+    masked = _masked(prob, rate, threshold)
     if rate is None:
         return masked, None, None
     if sharpen != 1.0 or sharpen_satellites is not None:
         regions = sharpening_regions(prob, masked)
-        lam, central = _expected(prob, rate, threshold, sharpen, regions, sharpen_satellites)
+        lam, central = _sharpened(prob, masked, sharpen, regions, sharpen_satellites)
         return lam, regions, central
     return masked, (peak_regions(masked) if counts == "structured" else None), None
 
