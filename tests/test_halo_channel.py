@@ -12,8 +12,8 @@ from galaxygen.box import read_header, write_box
 from galaxygen.errors import GalaxygenError
 from galaxygen.models import registry
 from galaxygen.models.two_phase.task import load_run, network_outputs
-from galaxygen.training.data import (HALO_MASS_UNIT, DataConfig, Region, Transform, fit_transform,
-                                     halo_mass_grid)
+from galaxygen.training.data import (HALO_MASS_UNIT, DataConfig, Region, Transform, box_fingerprint,
+                                     fit_transform, halo_mass_grid)
 from galaxygen.training.run_inputs import takes_halos
 
 from learn_helpers import learnable_box, tiny_config
@@ -152,3 +152,20 @@ def test_a_cascade_on_a_halo_run_needs_halos_too(halo_run, tmp_path):
     path = write_box(tmp_path / "DM.h5", dm_only.replace(galaxies=np.zeros_like(dm_only.galaxies)), dm_only=True)
     with pytest.raises(GalaxygenError, match=r"DM\.h5: catalogs/halos \(pos, mass\) missing, .*its cascade's"):
         check_inputs(vdm, [path])
+
+
+def test_the_box_fingerprint_covers_the_halo_catalogue(tmp_path):
+    """A run resumed on boxes whose halos changed (the DM did not) is refused: the fingerprint that
+    `resume_split` compares hashes catalogs/halos; the galaxy catalogue, which training does not
+    read, leaves it unchanged."""
+    box = with_halos(learnable_box("CV_0", seed=0))
+    write_box(tmp_path / "a.h5", box)
+    write_box(tmp_path / "b.h5", with_halos(learnable_box("CV_0", seed=0), shift=1))
+    moved = dict(box.halos, mass=box.halos["mass"] * 2)
+    write_box(tmp_path / "c.h5", box.replace(halos=moved))
+    pos = ((np.argwhere(box.galaxies > 0) + 0.25) * box.box_size / box.grid).astype(np.float32)
+    write_box(tmp_path / "d.h5", box.replace(galaxy_catalog={"pos": pos}))
+    write_box(tmp_path / "e.h5", box.replace(halos=None))
+    fp = {k: box_fingerprint(tmp_path / f"{k}.h5") for k in "abcde"}
+    assert fp["a"] != fp["b"] and fp["a"] != fp["c"] and fp["a"] != fp["e"]
+    assert fp["d"] == fp["a"]

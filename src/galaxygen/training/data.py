@@ -125,12 +125,16 @@ class Split:
 
 def box_fingerprint(path: str | Path) -> str:
     """Content hash (`galaxygen.fingerprint`) of what training reads from a box file: grid, box size,
-    redshift, params and its grids (DM, galaxies, DM velocity). Meta and catalogues are left out."""
-    box = read_box(path, catalogs=False, velocity=True)
+    redshift, params, its grids (DM, galaxies, DM velocity) and its halo catalogue (``catalogs/halos``
+    pos and mass: the halo channel and halo-focused crops). Meta and the galaxy catalogue are left out."""
+    box = read_box(path, catalogs=True, velocity=True)
     parts = {"grid": repr(box.grid), "box_size": repr(float(box.box_size)), "redshift": repr(float(box.redshift)),
              "params": params_hash(box.params), "dm": array_hash(box.dm), "galaxies": array_hash(box.galaxies)}
     if box.dm_velocity is not None:
         parts["dm_velocity"] = array_hash(box.dm_velocity)
+    for key in ("pos", "mass"):
+        if box.halos is not None and key in box.halos:
+            parts[f"halos/{key}"] = array_hash(np.asarray(box.halos[key]))
     return fingerprint(parts)
 
 
@@ -384,7 +388,7 @@ def load_region(region: Region, transform: Transform, cfg: DataConfig) -> BoxDat
     inputs = torch.from_numpy(transform.inputs(box, region.path))
     n = box.grid
     if cfg.focus_on == "halos" and box.halos is not None and "pos" in box.halos:
-        vox = np.floor(np.asarray(box.halos["pos"], np.float64) / box.box_size * n).astype(np.int64) % n
+        vox = np.stack(np.unravel_index(voxel_index(box.halos["pos"], n, box.box_size), (n, n, n)), axis=1)
     else:
         vox = np.argwhere(box.galaxies > 0)
     inside = region_mask(region, n)[vox[:, 0], vox[:, 1], vox[:, 2]] if len(vox) else np.zeros(0, bool)
