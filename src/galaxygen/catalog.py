@@ -58,10 +58,14 @@ def place_galaxies(counts: np.ndarray, particles: np.ndarray, box_size: float,
     if not np.all(np.isfinite(counts)) or np.any(counts < 0) or np.any(counts != np.round(counts)):
         raise GalaxygenError("galaxy counts: expected non-negative whole numbers per voxel")
     flat = counts.reshape(-1).astype(np.int64)
-    pos = np.mod(np.asarray(particles, dtype=np.float64).reshape(-1, 3), box_size).astype(np.float32)
-    pos[pos >= np.float32(box_size)] = 0.0  # float32 rounding up to the box side wraps to 0
+    pos = np.asarray(particles).reshape(-1, 3)
+    if not (pos.dtype == np.float32 and (len(pos) == 0 or (pos.min() >= 0 and pos.max() < np.float32(box_size)))):
+        pos = np.mod(pos.astype(np.float64), box_size).astype(np.float32)
+        pos[pos >= np.float32(box_size)] = 0.0  # float32 rounding up to the box side wraps to 0
     pvox = voxel_index(pos, grid, box_size)
-    order = np.lexsort((rng.random(len(pvox)), pvox))  # particles by voxel, in random order within one
+    useful = np.flatnonzero(flat[pvox] > 0)  # only particles of voxels that hold galaxies can be picked
+    pvox = pvox[useful]
+    order = useful[np.lexsort((rng.random(len(pvox)), pvox))]  # those particles by voxel, random within one
     per_voxel = np.bincount(pvox, minlength=grid ** 3)
     first = np.cumsum(per_voxel) - per_voxel
 
