@@ -227,3 +227,31 @@ def test_the_regressor_starts_at_the_mean_count_of_its_voxels(tmp_path):
     torch.testing.assert_close(rate, torch.full_like(rate, want))
     calibrate_head(net, loaded, LossConfig(name="weighted_mse"))
     assert float(net.head.bias.detach()) == pytest.approx(want, rel=1e-6)
+
+
+def test_count_calibration_makes_the_expected_total_the_true_one(tmp_path):
+    """calibrate_counts: the rates are scaled (calibration.json) so that the expected counts the
+    predictions store (fields/galaxy_rate, after the classifier mask and the sharpening, which keeps
+    region totals) add up to the true galaxies of the training and validation boxes; the same run
+    trained without it predicts the unscaled total that calibration.json records."""
+    from galaxygen.models.registry import predict, train
+
+    boxes = write_learnable_boxes(tmp_path / "boxes", n=3)
+    paths = sorted(boxes.glob("*.h5"))
+    config = {**tiny_config(steps=4, phases=("classifier", "regressor")), "counts": "structured",
+              "sharpen": 3.0, "sharpen_satellites": 1.0}
+    config["regressor"]["loss"] = {"name": "poisson"}
+    summary = train(config, boxes, tmp_path / "run")
+    cal = json.loads((tmp_path / "run" / "calibration.json").read_text())
+    n_true = sum(float(read_box(p).galaxies.sum()) for p in paths)
+    assert summary["calibration"] == cal and sorted(cal["boxes"]) == ["CV_0", "CV_1", "CV_2"]
+    assert cal["n_true"] == n_true and cal["count_scale"] == pytest.approx(n_true / cal["n_expected"])
+    assert abs(cal["count_scale"] - 1.0) > 0.02  # four steps leave the rates off: the scale does something
+    scaled = predict(tmp_path / "run", paths, tmp_path / "pred", seed=1)
+    assert sum(float(read_box(p).galaxy_rate.sum(dtype=np.float64)) for p in scaled) == pytest.approx(n_true, rel=1e-4)
+
+    train({**config, "calibrate_counts": False}, boxes, tmp_path / "raw")
+    assert not (tmp_path / "raw" / "calibration.json").exists()
+    raw = predict(tmp_path / "raw", paths, tmp_path / "pred_raw", seed=1)
+    assert sum(float(read_box(p).galaxy_rate.sum(dtype=np.float64)) for p in raw) == pytest.approx(
+        cal["n_expected"], rel=1e-4)

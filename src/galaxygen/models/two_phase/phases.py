@@ -89,6 +89,10 @@ class TwoPhaseConfig:
         (`realisation.central_sharpened`).
     condition_params : box parameters both networks take (`film`): 'none' (the default), 'auto' (those
         that vary across the training boxes) or a list of names.
+    calibrate_counts : after training, scale the regressor's rates so that their masked total over the
+        training and validation boxes equals those boxes' galaxy number (`count_scale`, saved in
+        calibration.json): short trainings leave the total off by ±10-20 %, which moves the
+        realisations' P(k), r(k) and F1 (docs/training.md, "Count calibration").
     """
 
     task: Literal["two_phase"] = "two_phase"
@@ -100,6 +104,7 @@ class TwoPhaseConfig:
     sharpen: float = 1.0
     sharpen_satellites: float | None = None
     condition_params: ConditionChoice = "none"
+    calibrate_counts: bool = True
     data: DataConfig = field(default_factory=DataConfig)
     classifier: PhaseConfig = field(default_factory=_classifier_default)
     regressor: PhaseConfig = field(default_factory=_regressor_default)
@@ -194,6 +199,15 @@ def expected_counts(prob: np.ndarray | None, rate: np.ndarray | None, threshold:
         return masked
     regions = sharpening_regions(prob, masked) if regions is None else regions
     return _sharpened(prob, masked, sharpen, regions, sharpen_satellites)[0]
+
+
+def count_scale(n_true: float, n_expected: float) -> float:
+    """The factor on the regressor's rates that makes the expected galaxy number equal the true one,
+    ``n_true / n_expected`` (totals over the same voxels; sharpening keeps region totals, so the masked
+    rates' total is the expected number). 1 when nothing is expected (nothing to scale)."""
+    if not (n_true >= 0 and n_expected >= 0):
+        raise ValueError(f"count_scale: totals must be >= 0, got {n_true}, {n_expected}")
+    return n_true / n_expected if n_expected > 0 else 1.0
 
 
 def _masked(prob, rate, threshold) -> np.ndarray:

@@ -10,11 +10,14 @@ Run directory layout::
     classifier/      checkpoints/{last,best}.pt, train_log.csv, val_log.csv, done.json
     threshold.json   mask threshold chosen on the validation boxes, with its recall and precision
     regressor/       as classifier/
+    calibration.json with ``calibrate_counts``: the scale on the regressor's rates (`phases.count_scale`)
+                     and the totals it comes from
     summary.json     the summary `galaxygen train` prints
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,8 +34,8 @@ from galaxygen.io import check_writable, write_json
 from galaxygen.models.two_phase.losses import rate_from_output
 from galaxygen.models.two_phase.networks import build_network
 from galaxygen.models.two_phase.phases import (COUNTS, STOCHASTIC, ClassifierTask, RegressorTask,
-                                               TwoPhaseConfig, calibrate_head, infer_box, realisation_inputs,
-                                               realise, threshold_for_recall)
+                                               TwoPhaseConfig, box_params, calibrate_head, count_scale, infer_box,
+                                               realisation_inputs, realise, threshold_for_recall)
 from galaxygen.progress import progress
 from galaxygen.training import distributed as D
 from galaxygen.training.data import BoxData, Split, Transform, fit_transform, load_region
@@ -43,8 +46,13 @@ from galaxygen.training.tiling import prediction_path
 from galaxygen.training.trainer import Trainer
 
 THRESHOLD = "threshold.json"
+CALIBRATION = "calibration.json"
 # what a two-phase run writes into its directory besides config.json (recorded for --overwrite)
-RUN_ENTRIES = (SPLIT, INPUTS, TRANSFORM, "classifier", THRESHOLD, "regressor", SUMMARY)
+RUN_ENTRIES = (SPLIT, INPUTS, TRANSFORM, "classifier", THRESHOLD, "regressor", CALIBRATION, SUMMARY)
+#: a count scale outside this range is said out loud: the regressor was far off before calibration
+SCALE_WARN = (0.8, 1.25)
+
+log = logging.getLogger(__name__)
 
 
 def parse_config(config: dict[str, Any], where: str = "config") -> TwoPhaseConfig:
@@ -65,6 +73,7 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
     val_boxes = [load_region(r, transform, cfg.data) for r in split.validation]
     summary = run.summary("two_phase", dist, split)
     threshold = None
+    kept: list[np.ndarray | None] = [None] * (len(train_boxes) + len(val_boxes))  # the classifier mask per box
     if "classifier" in cfg.phases:
         torch.manual_seed(cfg.seed)
         task = ClassifierTask(build_network(cfg.classifier.model, transform.channels, 1, n_params), train_boxes,
@@ -76,10 +85,11 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
         threshold = _choose_threshold(task, cls_model, val_boxes or train_boxes, cfg, run, dist, resume)
         summary["threshold"] = threshold
         if "regressor" in cfg.phases:
-            for b in train_boxes + val_boxes:
+            for i, b in enumerate(train_boxes + val_boxes):
                 prob = torch.from_numpy(task.probabilities(cls_model, b))
                 b.extras["prob"] = prob
                 b.extras["keep"] = ((prob >= threshold["threshold"]) | (b.target > 0)).float()
+                kept[i] = (prob >= threshold["threshold"]).numpy()
             for b in train_boxes:  # the regressor's crops carry only the keep mask
                 b.extras.pop("prob")
     if "regressor" in cfg.phases:
@@ -91,6 +101,9 @@ def train(config: dict[str, Any], boxes: Sequence[Path], run_dir: Path, *, resum
         trainer = Trainer(task, cfg.regressor.train, run.phase("regressor"), dist=dist, resume=resume,
                           config=config, name="regressor")
         summary["regressor"] = trainer.fit()
+        if cfg.calibrate_counts:
+            summary["calibration"] = _calibrate_counts(trainer.eval_model().eval(), train_boxes + val_boxes, kept,
+                                                       cfg, params, run, dist, resume)
     if n_params:
         summary["condition_params"] = list(params.names)
     return run.finish(summary, dist)
@@ -137,11 +150,43 @@ def _choose_threshold(task: ClassifierTask, model, boxes: list[BoxData], cfg: Tw
     return D.broadcast_object(result)
 
 
+def _calibrate_counts(model, boxes: list[BoxData], kept: list[np.ndarray | None], cfg: TwoPhaseConfig,
+                      params: ParamTransform, run: RunDir, info: D.DistInfo, resume: bool) -> dict[str, Any]:
+    """calibration.json: `count_scale` of the true galaxies and the expected counts (rates clipped at 0,
+    times the classifier mask `kept`, as a prediction has them) over the regions of the training and
+    validation `boxes`; the trained regressor `model`. A scale outside SCALE_WARN is logged."""
+    path = run.path / CALIBRATION
+    if resume and path.is_file():
+        return run.read(CALIBRATION)
+    result = None
+    if info.is_main:
+        n_true = n_exp = 0.0
+        with torch.no_grad():
+            for b, mask in zip(boxes, kept):
+                out = infer_box(model, b, cfg.infer, info.device, box_params(params, b))[0].float()
+                lam = np.clip(rate_from_output(out, cfg.regressor.loss).numpy(), 0.0, None)
+                region = b.mask() if mask is None else b.mask() & mask
+                n_exp += float(lam[region].sum(dtype=np.float64))
+                n_true += float(b.target.numpy()[b.mask()].sum(dtype=np.float64))
+        scale = count_scale(n_true, n_exp)
+        result = {"count_scale": scale, "n_true": n_true, "n_expected": n_exp,
+                  "boxes": [b.region.name for b in boxes]}
+        if n_exp == 0.0:
+            log.warning(f"{run.path}: the regressor expects no galaxy on its training and validation boxes "
+                        f"({n_true:.0f} true): its rates are left unscaled")
+        elif not SCALE_WARN[0] <= scale <= SCALE_WARN[1]:
+            log.warning(f"{run.path}: the regressor's rates total {n_exp:.0f} galaxies on its training and "
+                        f"validation boxes against {n_true:.0f} true: scaled by {scale:.3f} ({CALIBRATION})")
+        write_json(path, result, overwrite=True)
+    return D.broadcast_object(result)
+
+
 # ----------------------------------------------------------------------------- prediction
 
 def load_run(run_dir: Path, device: torch.device) -> tuple[TwoPhaseConfig, Transform, dict[str, Any]]:
     """Config, transform and trained models (eval mode, best weights) of a run directory; the models
-    dict also holds the mask ``threshold`` (with a classifier) and the ``params`` standardisation."""
+    dict also holds the mask ``threshold`` (with a classifier), the rates' ``count_scale`` (with a
+    regressor: calibration.json, else 1) and the ``params`` standardisation."""
     run = RunDir(run_dir)
     cfg = parse_config(run.config(), where=f"{run_dir}/config.json")
     run.require_done(cfg.phases)
@@ -153,14 +198,17 @@ def load_run(run_dir: Path, device: torch.device) -> tuple[TwoPhaseConfig, Trans
     models["params"] = params
     if "classifier" in models:
         models["threshold"] = run.read(THRESHOLD)["threshold"]
+    if "regressor" in models:  # a run trained without calibrate_counts (or before it existed): unscaled
+        models["count_scale"] = (float(run.read(CALIBRATION)["count_scale"])
+                                 if (run.path / CALIBRATION).is_file() else 1.0)
     return cfg, transform, models
 
 
 def network_outputs(cfg: TwoPhaseConfig, transform: Transform, models: dict[str, Any], box,
                     infer_cfg, device: torch.device) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The classifier's probability and the regressor's rate on a whole box (None for a phase the
-    run lacks), each (N, N, N) float32: what `galaxy_counts` turns into galaxies. A conditioned run
-    refuses a box lacking one of its parameters (ConfigError)."""
+    """The classifier's probability and the regressor's rate (times the run's ``count_scale``) on a
+    whole box (None for a phase the run lacks), each (N, N, N) float32: what `galaxy_counts` turns into
+    galaxies. A conditioned run refuses a box lacking one of its parameters (ConfigError)."""
     b = BoxData(None, box, torch.from_numpy(transform.inputs(box, f"box {box.name!r}")),  # type: ignore[arg-type]
                 torch.from_numpy(box.galaxies), torch.zeros(0), np.zeros((0, 3), np.int64))
     ptr = models.get("params")
@@ -170,7 +218,7 @@ def network_outputs(cfg: TwoPhaseConfig, transform: Transform, models: dict[str,
         prob = torch.sigmoid(infer_box(models["classifier"], b, infer_cfg, device, params)[0].float()).numpy()
     if "regressor" in models:
         out = infer_box(models["regressor"], b, infer_cfg, device, params)[0].float()
-        rate = rate_from_output(out, cfg.regressor.loss).numpy()
+        rate = rate_from_output(out, cfg.regressor.loss).numpy() * np.float32(models.get("count_scale", 1.0))
     return prob, rate
 
 
@@ -233,7 +281,9 @@ def predict(run_dir: Path, boxes: Sequence[Path], out_dir: Path, *, samples: int
                                   extra_meta={"run": str(run_dir), "counts": counts, "sharpen": sharpen,
                                               "sharpen_satellites": -1.0 if sharpen_satellites is None
                                               else sharpen_satellites,
-                                              **({"threshold": models["threshold"]} if "threshold" in models else {})})
+                                              **({"threshold": models["threshold"]} if "threshold" in models else {}),
+                                              **({"count_scale": models["count_scale"]} if "count_scale" in models
+                                                 else {})})
             write_box(o, pbox, overwrite=overwrite)
             written.append(o)
     return written
