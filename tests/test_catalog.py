@@ -54,3 +54,17 @@ def test_empty_field_and_bad_counts():
     for bad in (np.full((4, 4, 4), 0.5), -np.ones((4, 4, 4)), np.ones((4, 4, 5))):
         with pytest.raises(GalaxygenError, match="galaxy counts"):
             place_galaxies(bad, np.zeros((1, 3)), 5.0, np.random.default_rng())
+
+
+def test_float32_positions_inside_the_box_give_the_same_catalogue():
+    """Positions already float32 in [0, L) (what `generate` passes) skip the float64 wrap: the catalogue
+    is the one their float64 copy gives, and one float32 position equal to L still wraps to 0."""
+    counts, particles, box, _ = _field_and_particles()
+    inside = np.mod(particles, box).astype(np.float32)
+    inside[inside >= np.float32(box)] = 0
+    a = place_galaxies(counts, inside, box, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, place_galaxies(counts, inside.astype(np.float64), box, np.random.default_rng(3)))
+    edge = inside.copy()
+    edge[0] = [box, 0.5, 0.5]  # float32 value L: outside [0, L)
+    np.testing.assert_array_equal(paint(place_galaxies(counts, edge, box, np.random.default_rng(3)), 8, box,
+                                        scheme="ngp").numpy(), counts)

@@ -11,7 +11,7 @@ import torch
 
 from galaxygen.box import read_box
 from galaxygen.models.two_phase.losses import focal, poisson, weighted_ce, weighted_mse
-from galaxygen.errors import ConfigError
+from galaxygen.errors import ConfigError, GalaxygenError
 from galaxygen.models.two_phase.phases import galaxy_counts, threshold_for_recall, voxel_scores
 from learn_helpers import tiny_config, write_learnable_boxes
 
@@ -244,11 +244,20 @@ def test_count_calibration_makes_the_expected_total_the_true_one(tmp_path):
     summary = train(config, boxes, tmp_path / "run")
     cal = json.loads((tmp_path / "run" / "calibration.json").read_text())
     n_true = sum(float(read_box(p).galaxies.sum()) for p in paths)
-    assert summary["calibration"] == cal and sorted(cal["boxes"]) == ["CV_0", "CV_1", "CV_2"]
+    assert summary["calibration"] == cal and sorted(r["name"] for r in cal["regions"]) == ["CV_0", "CV_1", "CV_2"]
     assert cal["n_true"] == n_true and cal["count_scale"] == pytest.approx(n_true / cal["n_expected"])
     assert abs(cal["count_scale"] - 1.0) > 0.02  # four steps leave the rates off: the scale does something
     scaled = predict(tmp_path / "run", paths, tmp_path / "pred", seed=1)
     assert sum(float(read_box(p).galaxy_rate.sum(dtype=np.float64)) for p in scaled) == pytest.approx(n_true, rel=1e-4)
+    assert read_box(scaled[0]).meta["count_scale"] == pytest.approx(cal["count_scale"])
+
+    # killed after the regressor, before the calibration pass: predict refuses, --resume calibrates
+    (tmp_path / "run" / "calibration.json").unlink()
+    with pytest.raises(GalaxygenError, match="calibration.json.*--resume"):
+        predict(tmp_path / "run", paths[:1], tmp_path / "refused", seed=1)
+    assert not (tmp_path / "refused").exists()
+    train(config, boxes, tmp_path / "run", resume=True)
+    assert json.loads((tmp_path / "run" / "calibration.json").read_text()) == cal
 
     train({**config, "calibrate_counts": False}, boxes, tmp_path / "raw")
     assert not (tmp_path / "raw" / "calibration.json").exists()

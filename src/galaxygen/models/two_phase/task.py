@@ -156,10 +156,10 @@ def _calibrate_counts(model, boxes: list[BoxData], kept: list[np.ndarray | None]
     times the classifier mask `kept`, as a prediction has them) over the regions of the training and
     validation `boxes`; the trained regressor `model`. A scale outside SCALE_WARN is logged."""
     path = run.path / CALIBRATION
-    if resume and path.is_file():
-        return run.read(CALIBRATION)
     result = None
-    if info.is_main:
+    if info.is_main and resume and path.is_file():  # decided on rank 0 alone: ranks need not share a disk
+        result = run.read(CALIBRATION)
+    elif info.is_main:
         n_true = n_exp = 0.0
         with torch.no_grad():
             for b, mask in zip(boxes, kept):
@@ -170,7 +170,7 @@ def _calibrate_counts(model, boxes: list[BoxData], kept: list[np.ndarray | None]
                 n_true += float(b.target.numpy()[b.mask()].sum(dtype=np.float64))
         scale = count_scale(n_true, n_exp)
         result = {"count_scale": scale, "n_true": n_true, "n_expected": n_exp,
-                  "boxes": [b.region.name for b in boxes]}
+                  "regions": [{k: v for k, v in b.region.as_dict().items() if k != "path"} for b in boxes]}
         if n_exp == 0.0:
             log.warning(f"{run.path}: the regressor expects no galaxy on its training and validation boxes "
                         f"({n_true:.0f} true): its rates are left unscaled")
@@ -198,10 +198,22 @@ def load_run(run_dir: Path, device: torch.device) -> tuple[TwoPhaseConfig, Trans
     models["params"] = params
     if "classifier" in models:
         models["threshold"] = run.read(THRESHOLD)["threshold"]
-    if "regressor" in models:  # a run trained without calibrate_counts (or before it existed): unscaled
-        models["count_scale"] = (float(run.read(CALIBRATION)["count_scale"])
-                                 if (run.path / CALIBRATION).is_file() else 1.0)
+    if "regressor" in models:
+        models["count_scale"] = _count_scale(run, run.config())
     return cfg, transform, models
+
+
+def _count_scale(run: RunDir, saved_config: dict[str, Any]) -> float:
+    """The run's rate scale: calibration.json's; 1 for a run trained with ``calibrate_counts: false`` or
+    before the option existed (no key in its saved config); a GalaxygenError when a run meant to be
+    calibrated lacks the file (killed between its regressor's end and the calibration pass)."""
+    if (run.path / CALIBRATION).is_file():
+        return float(run.read(CALIBRATION)["count_scale"])
+    if saved_config.get("calibrate_counts", False):
+        raise GalaxygenError(f"{run.path}: no {CALIBRATION} although the run calibrates its counts "
+                             f"(calibrate_counts: true): it stopped before the calibration pass; finish it "
+                             f"with `galaxygen train ... --resume`")
+    return 1.0
 
 
 def network_outputs(cfg: TwoPhaseConfig, transform: Transform, models: dict[str, Any], box,
