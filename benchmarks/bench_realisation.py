@@ -4,7 +4,7 @@ Usage: python benchmarks/bench_realisation.py [--work DIR] [--particles 64] [--g
        [--test 2] [--samples 3] [--regressor-steps 700] [--classifier-steps 600]
        [--modes total poisson structured structured:2 ...] [--halos] [--set key=value ...] [--run NAME]
 
-A mode is a counts mode (`galaxygen.models.two_phase.phases.COUNTS`), optionally with ``:GAMMA``, the
+A mode is a counts mode (`galaxygen.models.two_phase.counts.COUNTS`), optionally with ``:GAMMA``, the
 `sharpen` power of the expected counts inside each rate peak's region ("sharper rates"), and with
 ``:GAMMA:SAT`` the satellites sharpened apart to the power SAT (``sharpen_satellites``).
 
@@ -34,7 +34,7 @@ from galaxygen.config import PACKAGED_CONFIGS, apply_overrides, load_yaml
 from galaxygen.evaluate.pipeline import compute
 from galaxygen.models import registry as tasks
 from galaxygen.models.hod import task as hod
-from galaxygen.models.two_phase.phases import COUNTS, STOCHASTIC
+from galaxygen.models.two_phase.counts import COUNTS, STOCHASTIC
 from galaxygen.sources.universe import suite
 
 

@@ -16,24 +16,13 @@
 # GPU_CHECK_SMOKE=1 also shrinks the crops (generate's network: crop 8, tile 16; the throughput of the
 # full networks: crop 16, pad 8, batch 1) and gives each part 4x its time limit, so that the CPU copes.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-PY=${PYTHON:-}
-if [ -z "$PY" ]; then
-  if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
-fi
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" GALAXYGEN_NO_PROGRESS=1
+source "$(dirname "$0")/gpu_common.sh"  # PY, the repository root, require_cuda
 DEVICE=${GPU_CHECK_DEVICE:-cuda}
 N=${GPU_CHECK_PARTICLES:-256}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-if [ "$DEVICE" = cuda ]; then
-  if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-    echo "gpu_check.sh: no CUDA GPU: torch.cuda.is_available() is False for $PY (set GPU_CHECK_DEVICE=cpu GPU_CHECK_PARTICLES=32 GPU_CHECK_SMOKE=1 for the CPU smoke mode)" >&2
-    exit 2
-  fi
-  "$PY" -c "import torch; print('gpu_check: torch', torch.__version__, 'on', torch.cuda.get_device_name(0))"
-fi
+[ "$DEVICE" = cuda ] && require_cuda gpu_check "set GPU_CHECK_DEVICE=cpu GPU_CHECK_PARTICLES=32 GPU_CHECK_SMOKE=1"
 GEN_SET=() TRAIN_SET=() SCALE=1
 if [ "${GPU_CHECK_SMOKE:-0}" = 1 ]; then
   SCALE=4  # the CPU is slower than the GPU the limits are made for

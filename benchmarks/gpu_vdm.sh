@@ -19,12 +19,7 @@
 # CPU smoke mode, to know the script runs where there is no GPU (tiny boxes and budget):
 #   GPU_VDM_DEVICE=cpu GPU_VDM_SMOKE=1 benchmarks/gpu_vdm.sh
 set -uo pipefail
-cd "$(dirname "$0")/.."
-PY=${PYTHON:-}
-if [ -z "$PY" ]; then
-  if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
-fi
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" GALAXYGEN_NO_PROGRESS=1
+source "$(dirname "$0")/gpu_common.sh"  # PY, the repository root, require_cuda
 DEVICE=${GPU_VDM_DEVICE:-cuda}
 CONFIG=${GPU_VDM_CONFIG:-vdm-2d}
 BUDGET=${GPU_VDM_TRAIN_S:-420}
@@ -40,11 +35,7 @@ if [ "${GPU_VDM_SMOKE:-0}" = 1 ]; then
 fi
 
 if [ "$DEVICE" = cuda ]; then
-  if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-    echo "gpu_vdm.sh: no CUDA GPU: torch.cuda.is_available() is False for $PY (GPU_VDM_DEVICE=cpu GPU_VDM_SMOKE=1 for the CPU smoke mode)" >&2
-    exit 2
-  fi
-  "$PY" -c "import torch; print('gpu_vdm: torch', torch.__version__, 'on', torch.cuda.get_device_name(0))"
+  require_cuda gpu_vdm "set GPU_VDM_DEVICE=cpu GPU_VDM_SMOKE=1"
 else
   export CUDA_VISIBLE_DEVICES=""  # the configs' device: auto then picks the CPU
 fi

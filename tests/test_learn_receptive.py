@@ -147,7 +147,7 @@ def test_shipped_configs_tile_exactly_by_default():
 
 
 def test_total_counts_break_equal_remainders_by_voxel_index():
-    from galaxygen.models.two_phase.phases import galaxy_counts, largest_remainder
+    from galaxygen.models.two_phase.counts import galaxy_counts, largest_remainder
 
     rate = np.zeros((4, 4, 4))
     tied = [(3, 3, 3), (0, 2, 1), (2, 0, 0), (0, 0, 3), (1, 1, 1), (3, 0, 2)]  # six remainders of 0.5

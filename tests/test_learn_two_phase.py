@@ -12,7 +12,8 @@ import torch
 from galaxygen.box import read_box
 from galaxygen.models.two_phase.losses import focal, poisson, weighted_ce, weighted_mse
 from galaxygen.errors import ConfigError, GalaxygenError
-from galaxygen.models.two_phase.phases import galaxy_counts, threshold_for_recall, voxel_scores
+from galaxygen.models.two_phase.counts import galaxy_counts
+from galaxygen.models.two_phase.phases import threshold_for_recall, voxel_scores
 from learn_helpers import tiny_config, write_learnable_boxes
 
 pytestmark = pytest.mark.usefixtures("single_thread")

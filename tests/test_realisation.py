@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from galaxygen.errors import ConfigError
-from galaxygen.models.two_phase.phases import expected_counts, galaxy_counts
+from galaxygen.models.two_phase.counts import expected_counts, galaxy_counts
 from galaxygen.models.two_phase.realisation import peak_regions, sharpen_rates, structured_counts
 
 

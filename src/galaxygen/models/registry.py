@@ -43,7 +43,7 @@ import numpy as np
 from galaxygen import runner
 from galaxygen.box import list_boxes, read_header
 from galaxygen.errors import ConfigError
-from galaxygen.models.two_phase import phases as two_phase_phases
+from galaxygen.models.two_phase import counts as two_phase_counts
 from galaxygen.models.two_phase import task as two_phase_task
 from galaxygen.models.vdm import task as vdm_task
 from galaxygen.outputs import staged_folder
@@ -55,7 +55,7 @@ TASKS: dict[str, Any] = {"two_phase": two_phase_task, "vdm": vdm_task}
 
 def two_phase_rates(run_dir: str | os.PathLike, device: Any) -> Callable[[Any], np.ndarray]:
     """Box -> expected galaxy counts (N, N, N) float32 of a trained two-phase run, by its public API:
-    `phases.expected_counts` with the run's mask threshold and ``sharpen`` — what its predictions
+    `counts.expected_counts` with the run's mask threshold and ``sharpen`` — what its predictions
     store as ``fields/galaxy_rate`` and realise (Poisson draws of them are its ``counts: poisson``)."""
     cfg, transform, models = two_phase_task.load_run(Path(run_dir), device)
     if "regressor" not in models:
@@ -63,7 +63,7 @@ def two_phase_rates(run_dir: str | os.PathLike, device: Any) -> Callable[[Any], 
 
     def rates(box: Any) -> np.ndarray:
         prob, rate = two_phase_task.network_outputs(cfg, transform, models, box, cfg.infer, device)
-        return two_phase_phases.expected_counts(prob, rate, models.get("threshold"), sharpen=cfg.sharpen,
+        return two_phase_counts.expected_counts(prob, rate, models.get("threshold"), sharpen=cfg.sharpen,
                                                 sharpen_satellites=cfg.sharpen_satellites)
     return rates
 

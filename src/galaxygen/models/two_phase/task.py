@@ -10,7 +10,7 @@ Run directory layout::
     classifier/      checkpoints/{last,best}.pt, train_log.csv, val_log.csv, done.json
     threshold.json   mask threshold chosen on the validation boxes, with its recall and precision
     regressor/       as classifier/
-    calibration.json with ``calibrate_counts``: the scale on the regressor's rates (`phases.count_scale`)
+    calibration.json with ``calibrate_counts``: the scale on the regressor's rates (`counts.count_scale`)
                      and the totals it comes from
     summary.json     the summary `galaxygen train` prints
 """
@@ -33,9 +33,9 @@ from galaxygen.errors import GalaxygenError
 from galaxygen.io import check_writable, write_json
 from galaxygen.models.two_phase.losses import rate_from_output
 from galaxygen.models.two_phase.networks import build_network
-from galaxygen.models.two_phase.phases import (COUNTS, STOCHASTIC, ClassifierTask, RegressorTask,
-                                               TwoPhaseConfig, box_params, calibrate_head, count_scale, infer_box,
-                                               realisation_inputs, realise, threshold_for_recall)
+from galaxygen.models.two_phase.counts import COUNTS, STOCHASTIC, count_scale, realisation_inputs, realise
+from galaxygen.models.two_phase.phases import (ClassifierTask, RegressorTask, TwoPhaseConfig, box_params,
+                                               calibrate_head, infer_box, threshold_for_recall)
 from galaxygen.progress import progress
 from galaxygen.training import distributed as D
 from galaxygen.training.data import BoxData, Split, Transform, fit_transform, load_region
